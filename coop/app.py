@@ -1,0 +1,166 @@
+"""``create_app(settings)``: every plugin, route, guard and error handler, assembled once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from litestar import Litestar, Request, Response, get
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from coop.auth.api import ClientController, jwks, token
+from coop.auth.guards import PUBLIC_OPT, BearerAuth
+from coop.auth.keys import KeyRing
+from coop.auth.principal import Principal
+from coop.auth.tokens import Tokens
+from coop.clock import Clock
+from coop.context import Coop
+from coop.db.session import create_engine
+from coop.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
+from coop.http import CoopDep
+from coop.market.api import BedController, HomeController, VoidController
+from coop.members.api import AuthorityController, PolicyController
+from coop.settings import Settings
+
+log = logging.getLogger("coop")
+
+DESCRIPTION = """\
+The regional children's homes cooperative: member councils publish the empty beds (voids)
+in their homes, request each other's beds under one shared pricing and priority policy,
+and settle the charges between them.
+
+Authenticate with OAuth 2.0 client credentials at `POST /oauth/token`, then send
+`Authorization: Bearer <token>`. Errors are RFC 9457 problem details
+(`application/problem+json`) with a stable `code`. Money is integer pence; dates are
+`YYYY-MM-DD`; periods are half-open `[start, end)`.
+"""
+
+
+async def provide_coop(state: State) -> Coop:
+    return state.coop
+
+
+async def provide_principal(request: Request) -> Principal:
+    return request.user
+
+
+@get("/health", opt={PUBLIC_OPT: True}, tags=["operations"], summary="Liveness")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get(
+    "/ready",
+    opt={PUBLIC_OPT: True},
+    tags=["operations"],
+    summary="Readiness: the database and Redis answer",
+)
+async def ready(coop: CoopDep) -> Response[dict[str, object]]:
+    checks: dict[str, str] = {}
+    try:
+        async with coop.engine.connect() as conn:
+            await conn.execute(sa.text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # readiness reports, it does not raise
+        checks["database"] = f"error: {type(exc).__name__}"
+    try:
+        if coop.redis is None:
+            raise RuntimeError("not connected")
+        await coop.redis.ping()
+        checks["redis"] = "ok"
+    except Exception as exc:
+        checks["redis"] = f"error: {type(exc).__name__}"
+    ok = all(v == "ok" for v in checks.values())
+    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    if ok:
+        return Response(body)
+    return Response(body, status_code=503, media_type=PROBLEM_JSON)
+
+
+class Metrics(PrometheusController):
+    path = "/metrics"
+    opt = {PUBLIC_OPT: True}
+    include_in_schema = False
+
+
+def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
+    """The ASGI app. Its lifespan opens the database pool, the key ring and the Redis pool."""
+    clock = clock or Clock()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        from arq import create_pool
+
+        from coop.worker import redis_settings
+
+        engine = create_engine(settings)
+        keyring = KeyRing.from_settings(settings)
+        coop = Coop(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            keyring=keyring,
+            tokens=Tokens(settings, keyring, clock),
+        )
+        if settings.redis_url:
+            coop.redis = await create_pool(redis_settings(settings.redis_url))
+        app.state.coop = coop
+        try:
+            yield
+        finally:
+            if coop.redis is not None:
+                await coop.redis.aclose()
+            await engine.dispose()
+
+    prometheus = PrometheusConfig(
+        app_name="coop", prefix="coop", group_path=True, exclude=["^/metrics", "^/schema"]
+    )
+    return Litestar(
+        route_handlers=[
+            token,
+            jwks,
+            health,
+            ready,
+            Metrics,
+            ClientController,
+            AuthorityController,
+            PolicyController,
+            HomeController,
+            BedController,
+            VoidController,
+        ],
+        dependencies={
+            "coop": Provide(provide_coop),
+            "principal": Provide(provide_principal),
+        },
+        middleware=[
+            prometheus.middleware,
+            DefineMiddleware(
+                BearerAuth, exclude=["^/schema", "^/metrics"], exclude_from_auth_key=PUBLIC_OPT
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(
+            title="coop",
+            version="0.1.0",
+            description=DESCRIPTION,
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
+            components=Components(
+                security_schemes={
+                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
+                }
+            ),
+            security=[{"bearer": []}],
+        ),
+        debug=False,
+    )

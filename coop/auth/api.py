@@ -1,0 +1,160 @@
+"""``POST /oauth/token`` (client credentials), ``/.well-known/jwks.json``, ``/clients``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote_plus
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, JSONBody
+
+from coop.auth import clients as service
+from coop.auth.guards import PUBLIC_OPT, requires
+from coop.auth.principal import SCOPE_SET
+from coop.auth.schemas import ClientCreated, ClientIn, ClientOut, TokenOut
+from coop.http import Caller, CoopDep
+
+
+def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Response:
+    """RFC 6749 §5.2 error body (``error``), carrying the problem-details fields too."""
+    headers = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Basic realm="coop"' if basic else 'Bearer realm="coop"'
+    return Response(
+        content={
+            "error": error,
+            "error_description": description,
+            "type": f"https://www.rfc-editor.org/rfc/rfc6749#section-5.2/{error}",
+            "title": error.replace("_", " ").capitalize(),
+            "status": status,
+            "detail": description,
+            "code": error,
+        },
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return ("", "")
+    # RFC 6749 §2.3.1: both are form-urlencoded before base64.
+    return unquote_plus(client_id), unquote_plus(secret)
+
+
+@post(
+    "/oauth/token",
+    opt={PUBLIC_OPT: True},
+    status_code=200,
+    tags=["auth"],
+    summary="Get an access token (OAuth 2.0 client credentials)",
+    description=(
+        "RFC 6749 §4.4. Form body `grant_type=client_credentials`, optional `scope` "
+        "(space-separated, a subset of the client's scopes). Authenticate with HTTP Basic "
+        "(`client_secret_basic`) or `client_id`/`client_secret` in the form "
+        "(`client_secret_post`). Returns an RFC 9068 JWT access token."
+    ),
+    responses={},
+)
+async def token(request: Request, coop: CoopDep) -> Response[TokenOut | dict[str, Any]]:
+    content_type = request.headers.get("content-type", "")
+    form: dict[str, Any] = {}
+    if content_type.startswith("application/x-www-form-urlencoded") or content_type.startswith(
+        "multipart/form-data"
+    ):
+        form = dict(await request.form())
+    basic = _basic_credentials(request.headers.get("authorization", ""))
+    post_id, post_secret = form.get("client_id"), form.get("client_secret")
+    if basic is not None and (post_secret is not None):
+        return _oauth_error(400, "invalid_request", "Use one client authentication method.")
+    if basic is not None:
+        client_id, secret = basic
+    elif isinstance(post_id, str) and isinstance(post_secret, str):
+        client_id, secret = post_id, post_secret
+    else:
+        return _oauth_error(401, "invalid_client", "Client authentication is required.", basic=True)
+    grant_type = form.get("grant_type")
+    if not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required.")
+    client = await service.authenticate(
+        coop.engine, client_id, secret, scrypt_n=coop.settings.scrypt_n
+    )
+    if client is None:
+        return _oauth_error(
+            401, "invalid_client", "Unknown client or wrong secret.", basic=basic is not None
+        )
+    if grant_type != "client_credentials":
+        return _oauth_error(400, "unsupported_grant_type", "Only client_credentials is supported.")
+    requested = str(form.get("scope") or "").split()
+    if requested:
+        bad = [s for s in requested if s not in SCOPE_SET or s not in client.scopes]
+        if bad:
+            return _oauth_error(
+                400, "invalid_scope", f"Scope not granted to this client: {' '.join(bad)}."
+            )
+    scope = " ".join(sorted(set(requested or client.scopes)))
+    issued = coop.tokens.issue(client, scope)
+    return Response(
+        content=TokenOut(
+            access_token=issued["access_token"],
+            token_type=issued["token_type"],
+            expires_in=issued["expires_in"],
+            scope=issued["scope"],
+        ),
+        headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+    )
+
+
+@get(
+    "/.well-known/jwks.json",
+    opt={PUBLIC_OPT: True},
+    tags=["auth"],
+    summary="Public keys that verify access tokens",
+    cache=False,
+)
+async def jwks(coop: CoopDep) -> dict[str, Any]:
+    coop.keyring.maybe_reload()
+    return coop.keyring.jwks()
+
+
+class ClientController(Controller):
+    path = "/clients"
+    tags = ["clients"]
+    guards = [requires("coop:admin")]
+
+    @post(
+        summary="Create an API client of your region",
+        description="For an authority of your region or for the region itself. The secret is "
+        "returned once and stored hashed.",
+    )
+    async def create(
+        self, data: JSONBody[ClientIn], coop: CoopDep, principal: Caller
+    ) -> ClientCreated:
+        return await service.create_client(
+            coop.engine, data, actor=principal, scrypt_n=coop.settings.scrypt_n
+        )
+
+    @delete(
+        "/{client_id:str}",
+        status_code=200,
+        summary="Revoke a client: its tokens are refused at once",
+    )
+    async def revoke(
+        self,
+        coop: CoopDep,
+        principal: Caller,
+        client_id: FromPath[str],
+    ) -> ClientOut:
+        return await service.revoke_client(
+            coop.engine, client_id, actor=principal, clock=coop.clock
+        )

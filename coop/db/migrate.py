@@ -1,0 +1,27 @@
+"""Alembic, driven from code: ``coop migrate``, the embedded start, and the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config(url: str) -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["url"] = url
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Blocking (Alembic runs its own event loop): call it outside a running loop."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def check(url: str) -> None:
+    """Raise if the models and the migrated database differ."""
+    command.check(alembic_config(url))

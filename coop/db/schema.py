@@ -1,0 +1,195 @@
+"""The whole data model of coop, in one file to read.
+
+SQLAlchemy Core tables (services build queries and return msgspec structs, never rows).
+The database keeps the invariants; code only helps:
+
+* every enumerated column has a CHECK listing the spec's codes;
+* a bed cannot have two open voids over the same day (exclusion constraint, btree_gist);
+* money is ``bigint`` pence; dates are ``date``; instants are ``timestamptz``.
+
+Migrations live in ``coop/migrations`` and are written by hand from this file;
+``tests/integration/test_migrations.py`` runs ``alembic check`` so the two never drift.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    PrimaryKeyConstraint,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _created() -> Column:
+    return Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+def _updated() -> Column:
+    return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
+
+
+MEMBERSHIPS = ("member", "associate", "suspended")
+RATINGS = ("outstanding", "good", "requires_improvement", "inadequate", "not_yet_inspected")
+OPERATORS = ("in_house", "commissioned", "vcs_partnership")
+PURPOSES = ("emergency", "assessment", "long_term")
+HOME_GENDERS = ("mixed", "male", "female")
+HOME_STATUSES = ("open", "closed")
+BED_STATUSES = ("in_use", "out_of_use")
+OUT_OF_USE_REASONS = ("staffing", "ofsted_restriction", "matching", "maintenance")
+VOID_STATUSES = ("open", "withdrawn")
+
+# -- members -------------------------------------------------------------------------------
+
+authorities = Table(
+    "authorities",
+    metadata,
+    Column("slug", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("gss_code", Text, nullable=False, unique=True),
+    Column("region", Text, nullable=False, index=True),
+    Column("membership", Text, nullable=False),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    _created(),
+    _updated(),
+    CheckConstraint(_one_of("membership", MEMBERSHIPS), name="membership"),
+    CheckConstraint("slug ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="slug"),
+    CheckConstraint("region ~ '^[a-z0-9][a-z0-9-]{1,62}$'", name="region"),
+)
+
+api_clients = Table(
+    "api_clients",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("authority", Text, ForeignKey("authorities.slug"), nullable=True, index=True),
+    Column("region", Text, nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    Column("secret_hash", Text, nullable=False),
+    Column("created_by", Text, nullable=True),
+    _created(),
+    Column("revoked_at", DateTime(timezone=True), nullable=True),
+)
+
+region_policies = Table(
+    "region_policies",
+    metadata,
+    Column("region", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("effective_from", DateTime(timezone=True), nullable=False),
+    Column("document", JSONB, nullable=False),
+    Column("created_by", Text, nullable=True),
+    _created(),
+    PrimaryKeyConstraint("region", "version"),
+)
+
+# -- the market: homes, beds, voids ---------------------------------------------------------
+
+homes = Table(
+    "homes",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("owner", Text, ForeignKey("authorities.slug"), nullable=False, index=True),
+    Column("region", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("ofsted_urn", Text, nullable=False, unique=True),
+    Column("ofsted_rating", Text, nullable=False),
+    Column("operator", Text, nullable=False),
+    Column("purpose", Text, nullable=False),
+    Column("district", Text, nullable=False),
+    Column("latitude", Float, nullable=False),
+    Column("longitude", Float, nullable=False),
+    Column("age_min", Integer, nullable=False),
+    Column("age_max", Integer, nullable=False),
+    Column("gender", Text, nullable=False),
+    Column("needs_supported", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("risks_managed", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("accepts_dols", Boolean, nullable=False, server_default=text("false")),
+    Column("weekly_cost_pence", BigInteger, nullable=False),
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    _created(),
+    _updated(),
+    CheckConstraint(_one_of("ofsted_rating", RATINGS), name="ofsted_rating"),
+    CheckConstraint(_one_of("operator", OPERATORS), name="operator"),
+    CheckConstraint(_one_of("purpose", PURPOSES), name="purpose"),
+    CheckConstraint(_one_of("gender", HOME_GENDERS), name="gender"),
+    CheckConstraint(_one_of("status", HOME_STATUSES), name="status"),
+    CheckConstraint("age_min >= 0 AND age_min <= age_max AND age_max <= 25", name="ages"),
+    CheckConstraint("weekly_cost_pence >= 0", name="weekly_cost"),
+    CheckConstraint("latitude BETWEEN -90 AND 90 AND longitude BETWEEN -180 AND 180", name="geo"),
+    Index("ix_homes_region_status", "region", "status"),
+)
+
+beds = Table(
+    "beds",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("home_id", Text, ForeignKey("homes.id"), nullable=False, index=True),
+    Column("label", Text, nullable=False),
+    Column("status", Text, nullable=False, server_default="in_use"),
+    Column("out_of_use_reason", Text, nullable=True),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    _created(),
+    _updated(),
+    UniqueConstraint("home_id", "label"),
+    CheckConstraint(_one_of("status", BED_STATUSES), name="status"),
+    CheckConstraint(
+        "(status = 'in_use' AND out_of_use_reason IS NULL) OR "
+        f"(status = 'out_of_use' AND {_one_of('out_of_use_reason', OUT_OF_USE_REASONS)})",
+        name="out_of_use_reason",
+    ),
+)
+
+voids = Table(
+    "voids",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("bed_id", Text, ForeignKey("beds.id"), nullable=False, index=True),
+    Column("home_id", Text, ForeignKey("homes.id"), nullable=False, index=True),
+    Column("available_from", Date, nullable=False),
+    Column("available_until", Date, nullable=True),
+    Column("notes", Text, nullable=False, server_default=""),
+    Column("status", Text, nullable=False, server_default="open"),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("home_priority_until", DateTime(timezone=True), nullable=False),
+    Column("withdrawn_at", DateTime(timezone=True), nullable=True),
+    Column("policy_version", Integer, nullable=False),
+    CheckConstraint(_one_of("status", VOID_STATUSES), name="status"),
+    CheckConstraint("available_until IS NULL OR available_until > available_from", name="period"),
+    ExcludeConstraint(
+        ("bed_id", "="),
+        (text("daterange(available_from, available_until, '[)')"), "&&"),
+        using="gist",
+        where=text("status = 'open'"),
+        name="ex_voids_open_overlap",
+    ),
+)

@@ -1,0 +1,66 @@
+"""The engine, and the one way services open a transaction."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from coop.errors import Problem
+from coop.settings import Settings
+
+
+def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
+    url = url or settings.database_url
+    if not url:
+        raise RuntimeError("no database URL: start the embedded default first")
+    return create_async_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_pre_ping=False,
+        connect_args={"server_settings": {"application_name": "coop", "timezone": "UTC"}},
+    )
+
+
+def constraint_name(exc: IntegrityError) -> str | None:
+    cause = getattr(exc.orig, "__cause__", None)
+    return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
+
+
+def sqlstate(exc: IntegrityError) -> str | None:
+    return getattr(exc.orig, "sqlstate", None) or getattr(
+        getattr(exc.orig, "__cause__", None), "sqlstate", None
+    )
+
+
+#: constraint name -> (status, code, detail) for races that slip past the code's checks
+CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
+    "ex_voids_open_overlap": (409, "void_overlap", "The bed already has an open void then."),
+    "uq_homes_ofsted_urn": (409, "duplicate_urn", "A home with this Ofsted URN exists."),
+    "uq_beds_home_id_label": (409, "duplicate_label", "The home already has a bed so labelled."),
+    "pk_authorities": (409, "duplicate_authority", "An authority with this slug exists."),
+    "uq_authorities_gss_code": (409, "duplicate_gss_code", "An authority has this GSS code."),
+}
+
+
+def problem_from_integrity(exc: IntegrityError) -> Problem:
+    name = constraint_name(exc) or ""
+    if name in CONSTRAINT_PROBLEMS:
+        status, code, detail = CONSTRAINT_PROBLEMS[name]
+        return Problem(status, code, detail)
+    if sqlstate(exc) == "23503":
+        return Problem(422, "unknown_reference", "A referenced resource does not exist.")
+    return Problem(409, "conflict", "The change conflicts with the current state.")
+
+
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """One transaction; a constraint violation becomes a clean problem, never a 500."""
+    try:
+        async with engine.begin() as conn:
+            yield conn
+    except IntegrityError as exc:
+        raise problem_from_integrity(exc) from None

@@ -1,0 +1,215 @@
+"""``/homes``, ``/beds``, ``/voids``: publish and search the cooperative's beds."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from coop.auth.guards import requires
+from coop.http import Caller, CoopDep, etag, if_match
+from coop.market import service
+from coop.market.schemas import (
+    BedIn,
+    BedOut,
+    BedPatch,
+    HomeIn,
+    HomeOut,
+    HomePatch,
+    VoidHit,
+    VoidIn,
+    VoidOut,
+)
+from coop.market.search import VoidQuery
+from coop.policy.vocabulary import ChildGender, HomeStatus, Urgency
+from coop.schemas import DEFAULT_LIMIT, Page
+
+READ = [requires("market:read")]
+WRITE = [requires("homes:write")]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    """Accept `needs=a&needs=b` and `needs=a,b` alike."""
+    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+
+
+class HomeController(Controller):
+    path = "/homes"
+    tags = ["homes"]
+
+    @post(guards=WRITE, summary="Register a home of your authority (optionally with its beds)")
+    async def create(
+        self, data: JSONBody[HomeIn], coop: CoopDep, principal: Caller
+    ) -> Response[HomeOut]:
+        out = await service.create_home(coop.engine, principal, data, coop.clock)
+        return Response(out, status_code=201, headers={"ETag": etag(out.version)})
+
+    @get(guards=READ, summary="Homes of your region")
+    async def list(
+        self,
+        coop: CoopDep,
+        principal: Caller,
+        owner: Annotated[str | None, QueryParameter(description="Owning authority's slug")] = None,
+        status: Annotated[HomeStatus | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+    ) -> Page[HomeOut]:
+        return await service.list_homes(
+            coop.engine, principal, owner=owner, status=status, limit=limit, cursor=cursor
+        )
+
+    @get("/{home_id:str}", guards=READ, summary="One home with its beds")
+    async def get_one(
+        self, home_id: FromPath[str], coop: CoopDep, principal: Caller
+    ) -> Response[HomeOut]:
+        out = await service.get_home(coop.engine, principal, home_id)
+        return Response(out, headers={"ETag": etag(out.version)})
+
+    @patch(
+        "/{home_id:str}",
+        guards=WRITE,
+        summary="Change a home",
+        description="Send `If-Match` with the ETag (stale: 412) or `version` (stale: 409).",
+    )
+    async def update(
+        self,
+        home_id: FromPath[str],
+        data: JSONBody[HomePatch],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+    ) -> Response[HomeOut]:
+        out = await service.update_home(
+            coop.engine, principal, home_id, data, if_match=if_match(request), clock=coop.clock
+        )
+        return Response(out, headers={"ETag": etag(out.version)})
+
+    @post("/{home_id:str}/beds", guards=WRITE, summary="Add a bed to your home")
+    async def add_bed(
+        self, home_id: FromPath[str], data: JSONBody[BedIn], coop: CoopDep, principal: Caller
+    ) -> Response[BedOut]:
+        out = await service.add_bed(coop.engine, principal, home_id, data, coop.clock)
+        return Response(out, status_code=201, headers={"ETag": etag(out.version)})
+
+
+class BedController(Controller):
+    path = "/beds"
+    tags = ["homes"]
+
+    @patch(
+        "/{bed_id:str}",
+        guards=WRITE,
+        summary="Relabel a bed, or take it in or out of use (with a reason)",
+    )
+    async def update(
+        self,
+        bed_id: FromPath[str],
+        data: JSONBody[BedPatch],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+    ) -> Response[BedOut]:
+        out = await service.update_bed(
+            coop.engine, principal, bed_id, data, if_match=if_match(request), clock=coop.clock
+        )
+        return Response(out, headers={"ETag": etag(out.version)})
+
+
+class VoidController(Controller):
+    path = "/voids"
+    tags = ["voids"]
+
+    @post(
+        guards=WRITE,
+        summary="Publish a void: offer a bed to the cooperative for a window",
+        description="The owner alone can be offered it until `home_priority_until` (the "
+        "policy's home window). Homes rated below the region's minimum, or closed, cannot "
+        "publish (422).",
+    )
+    async def publish(
+        self, data: JSONBody[VoidIn], coop: CoopDep, principal: Caller
+    ) -> Response[VoidOut]:
+        out = await service.publish_void(coop.engine, principal, data, coop.clock)
+        return Response(out, status_code=201)
+
+    @get(
+        guards=READ,
+        summary="Search open voids of your region",
+        description="Each result carries your quoted `weekly_rate_pence` (by your membership; "
+        "with the emergency premium if `urgency=today`) and `distance_km` when "
+        "`near_lat`/`near_lon` are given (then results are nearest first).",
+    )
+    async def search(
+        self,
+        coop: CoopDep,
+        principal: Caller,
+        region: Annotated[
+            str | None, QueryParameter(description="Your region (the default)")
+        ] = None,
+        from_: Annotated[
+            date | None,
+            QueryParameter(name="from", description="Bed needed from (void covers this day)"),
+        ] = None,
+        to: Annotated[date | None, QueryParameter(description="…until (exclusive)")] = None,
+        age: Annotated[
+            int | None, QueryParameter(description="Child's age: within the home's")
+        ] = None,
+        gender: Annotated[ChildGender | None, QueryParameter(description="Child's gender")] = None,
+        needs: Annotated[
+            list[str] | None, QueryParameter(description="Needs codes, all met")
+        ] = None,
+        risks: Annotated[
+            list[str] | None, QueryParameter(description="Risk codes, all managed")
+        ] = None,
+        dols: Annotated[
+            bool | None, QueryParameter(description="Needs a DoLS-accepting home")
+        ] = None,
+        max_weekly_price_pence: Annotated[
+            int | None, QueryParameter(ge=0, description="Your quoted weekly rate at most")
+        ] = None,
+        near_lat: Annotated[float | None, QueryParameter(description="Distance from here")] = None,
+        near_lon: Annotated[float | None, QueryParameter()] = None,
+        within_km: Annotated[
+            float | None, QueryParameter(gt=0, description="Only this close")
+        ] = None,
+        urgency: Annotated[
+            Urgency, QueryParameter(description="Quote for this urgency")
+        ] = "planned",
+        home_id: Annotated[str | None, QueryParameter()] = None,
+        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+    ) -> Page[VoidHit]:
+        query = VoidQuery(
+            region=region,
+            from_=from_,
+            to=to,
+            age=age,
+            gender=gender,
+            needs=_split(needs),
+            risks=_split(risks),
+            dols=dols,
+            max_weekly_price_pence=max_weekly_price_pence,
+            near_lat=near_lat,
+            near_lon=near_lon,
+            within_km=within_km,
+            urgency=urgency,
+            home_id=home_id,
+            limit=limit,
+            cursor=cursor,
+        )
+        return await service.search_voids(coop.engine, principal, query, coop.clock)
+
+    @get("/{void_id:str}", guards=READ, summary="One void")
+    async def get_one(self, void_id: FromPath[str], coop: CoopDep, principal: Caller) -> VoidOut:
+        return await service.get_void(coop.engine, principal, void_id)
+
+    @post(
+        "/{void_id:str}/withdraw",
+        guards=WRITE,
+        status_code=200,
+        summary="Withdraw a void (no new offers on it)",
+    )
+    async def withdraw(self, void_id: FromPath[str], coop: CoopDep, principal: Caller) -> VoidOut:
+        return await service.withdraw_void(coop.engine, principal, void_id, coop.clock)

@@ -1,0 +1,239 @@
+"""Members of the cooperatives (authorities) and each region's versioned policy."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from coop.auth.principal import Principal
+from coop.clock import Clock
+from coop.db.schema import authorities, region_policies
+from coop.db.session import transaction
+from coop.errors import Problem, invalid, not_found
+from coop.members.schemas import (
+    AuthorityIn,
+    AuthorityOut,
+    AuthorityPatch,
+    PolicyIn,
+    PolicyOut,
+)
+from coop.policy.document import PolicyDocument, validate_policy
+from coop.schemas import Page, check_limit, decode_cursor, encode_cursor
+
+
+def _authority(row: sa.Row) -> AuthorityOut:
+    return AuthorityOut(**{f: getattr(row, f) for f in AuthorityOut.__struct_fields__})
+
+
+def _own_region(actor: Principal | None, region: str) -> None:
+    if actor is not None and actor.region != region:
+        raise Problem(403, "other_region", "You administer another region.")
+
+
+async def add_authority(
+    engine: AsyncEngine, data: AuthorityIn, *, actor: Principal | None
+) -> AuthorityOut:
+    _own_region(actor, data.region)
+    async with transaction(engine) as conn:
+        row = (
+            await conn.execute(
+                sa.insert(authorities).values(**msgspec.structs.asdict(data)).returning(authorities)
+            )
+        ).one()
+    return _authority(row)
+
+
+async def update_authority(
+    engine: AsyncEngine,
+    slug: str,
+    data: AuthorityPatch,
+    *,
+    actor: Principal,
+    if_match: int | None,
+    clock: Clock,
+) -> AuthorityOut:
+    changes = {
+        k: v for k, v in msgspec.structs.asdict(data).items() if v is not None and k != "version"
+    }
+    expected = if_match if if_match is not None else data.version
+    async with transaction(engine) as conn:
+        row = (
+            await conn.execute(
+                sa.select(authorities).where(authorities.c.slug == slug).with_for_update()
+            )
+        ).one_or_none()
+        if row is None:
+            raise not_found("authority", slug)
+        _own_region(actor, row.region)
+        check_version(row.version, expected, if_match is not None)
+        if not changes:
+            return _authority(row)
+        row = (
+            await conn.execute(
+                sa.update(authorities)
+                .where(authorities.c.slug == slug)
+                .values(**changes, version=row.version + 1, updated_at=clock.now())
+                .returning(authorities)
+            )
+        ).one()
+    return _authority(row)
+
+
+def check_version(current: int, expected: int | None, from_if_match: bool) -> None:
+    """Optimistic concurrency: a stale ``If-Match`` is 412, a stale body ``version`` 409."""
+    if expected is None:
+        raise Problem(
+            428,
+            "precondition_required",
+            "Say which version you are changing: an If-Match header or a version field.",
+        )
+    if expected != current:
+        status, code = (412, "precondition_failed") if from_if_match else (409, "version_conflict")
+        raise Problem(
+            status,
+            code,
+            f"The resource is at version {current}, not {expected}: read it again.",
+            current_version=current,
+        )
+
+
+async def get_authority(engine: AsyncEngine, slug: str) -> AuthorityOut:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(sa.select(authorities).where(authorities.c.slug == slug))
+        ).one_or_none()
+    if row is None:
+        raise not_found("authority", slug)
+    return _authority(row)
+
+
+async def list_authorities(
+    engine: AsyncEngine, *, region: str | None, limit: int, cursor: str | None
+) -> Page[AuthorityOut]:
+    check_limit(limit)
+    after = decode_cursor(cursor)
+    q = sa.select(authorities).order_by(authorities.c.slug).limit(limit + 1)
+    if region:
+        q = q.where(authorities.c.region == region)
+    if after:
+        q = q.where(authorities.c.slug > str(after[0]))
+    async with engine.connect() as conn:
+        rows = (await conn.execute(q)).all()
+    items = [_authority(r) for r in rows[:limit]]
+    nxt = encode_cursor([items[-1].slug]) if len(rows) > limit else None
+    return Page(items=items, next_cursor=nxt)
+
+
+async def membership_of(conn: AsyncConnection, slug: str) -> str | None:
+    return await conn.scalar(sa.select(authorities.c.membership).where(authorities.c.slug == slug))
+
+
+# -- policy ----------------------------------------------------------------------------------
+
+
+class PolicyVersion(msgspec.Struct, frozen=True):
+    region: str
+    version: int
+    effective_from: datetime | None
+    document: PolicyDocument
+
+
+async def policy_at(conn: AsyncConnection, region: str, at: datetime) -> PolicyVersion:
+    """The version in force at ``at``: the latest with ``effective_from <= at``, else defaults."""
+    row = (
+        await conn.execute(
+            sa.select(region_policies)
+            .where(region_policies.c.region == region, region_policies.c.effective_from <= at)
+            .order_by(region_policies.c.effective_from.desc(), region_policies.c.version.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    if row is None:
+        return PolicyVersion(region, 0, None, PolicyDocument())
+    return PolicyVersion(
+        region, row.version, row.effective_from, msgspec.convert(row.document, PolicyDocument)
+    )
+
+
+def _policy_out(p: PolicyVersion) -> PolicyOut:
+    d = p.document
+    return PolicyOut(
+        region=p.region,
+        version=p.version,
+        effective_from=p.effective_from,
+        priority=d.priority,
+        pricing=d.pricing,
+        rules=d.rules,
+    )
+
+
+async def get_policy(engine: AsyncEngine, region: str, at: datetime) -> PolicyOut:
+    async with engine.connect() as conn:
+        return _policy_out(await policy_at(conn, region, at))
+
+
+async def list_policy_versions(engine: AsyncEngine, region: str) -> list[PolicyOut]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(region_policies)
+                .where(region_policies.c.region == region)
+                .order_by(region_policies.c.version)
+            )
+        ).all()
+    return [
+        _policy_out(
+            PolicyVersion(
+                r.region, r.version, r.effective_from, msgspec.convert(r.document, PolicyDocument)
+            )
+        )
+        for r in rows
+    ]
+
+
+#: how far in the past an ``effective_from`` may be (clock skew between client and server)
+SKEW = timedelta(minutes=5)
+
+
+async def put_policy(
+    engine: AsyncEngine, region: str, data: PolicyIn, *, actor: Principal, clock: Clock
+) -> PolicyOut:
+    _own_region(actor, region)
+    doc = PolicyDocument(priority=data.priority, pricing=data.pricing, rules=data.rules)
+    problems = validate_policy(doc)
+    if problems:
+        field, message = problems[0]
+        err = invalid(field, message, code="invalid_policy")
+        err.extra["errors"] = [{"field": f"$.{f}", "message": m} for f, m in problems]
+        raise err
+    now = clock.now()
+    effective = data.effective_from or now
+    if effective.tzinfo is None:
+        raise invalid("effective_from", "Give a UTC offset (RFC 3339), e.g. 2027-01-01T00:00:00Z.")
+    if effective < now - SKEW:
+        raise invalid("effective_from", "A policy cannot take effect in the past.")
+    async with transaction(engine) as conn:
+        # One writer per region at a time: versions are consecutive.
+        await conn.execute(
+            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("policy:" + region)))
+        )
+        version = (
+            await conn.scalar(
+                sa.select(sa.func.coalesce(sa.func.max(region_policies.c.version), 0)).where(
+                    region_policies.c.region == region
+                )
+            )
+        ) + 1
+        await conn.execute(
+            sa.insert(region_policies).values(
+                region=region,
+                version=version,
+                effective_from=effective,
+                document=msgspec.to_builtins(doc),
+                created_by=actor.client_id,
+            )
+        )
+    return _policy_out(PolicyVersion(region, version, effective, doc))

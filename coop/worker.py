@@ -1,0 +1,70 @@
+"""The arq worker: every job and cron of the slices, in one list.
+
+Redis only carries wake-ups; the database is the truth, so every job is idempotent and a
+sweep finds whatever a lost job missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from arq.connections import RedisSettings
+from arq.cron import cron
+from arq.worker import Worker
+
+from coop.clock import Clock
+from coop.settings import Settings
+
+log = logging.getLogger("coop.worker")
+
+HEARTBEAT_KEY = "coop:worker:heartbeat"
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """``redis://host:port/db`` or ``unix:///path/to/socket?db=N``."""
+    parsed = urlparse(url)
+    if parsed.scheme == "unix":
+        db = int(parse_qs(parsed.query).get("db", ["0"])[0])
+        return RedisSettings(unix_socket_path=parsed.path, database=db)
+    return RedisSettings.from_dsn(url)
+
+
+async def heartbeat(ctx: dict[str, Any]) -> str:
+    """Say the worker is alive (operations look at this key's age)."""
+    now = ctx["clock"].now().isoformat()
+    await ctx["redis"].set(HEARTBEAT_KEY, now, ex=600)
+    return now
+
+
+FUNCTIONS: list[Any] = [heartbeat]
+CRON_JOBS: list[Any] = [cron(heartbeat, second=0, run_at_startup=True, keep_result=0)]
+
+
+def build_worker(settings: Settings, *, clock: Clock | None = None, **overrides: Any) -> Worker:
+    """A worker for ``coop worker`` or in-process beside ``coop serve``."""
+    from coop.db.session import create_engine
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        ctx["settings"] = settings
+        ctx["clock"] = clock or Clock()
+        ctx["engine"] = create_engine(settings)
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        engine = ctx.get("engine")
+        if engine is not None:
+            await engine.dispose()
+
+    assert settings.redis_url, "the worker needs Redis"
+    options: dict[str, Any] = {
+        "functions": FUNCTIONS,
+        "cron_jobs": CRON_JOBS,
+        "redis_settings": redis_settings(settings.redis_url),
+        "on_startup": on_startup,
+        "on_shutdown": on_shutdown,
+        "keep_result": 60,
+        "max_jobs": 20,
+    }
+    options.update(overrides)
+    return Worker(**options)
