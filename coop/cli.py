@@ -29,10 +29,14 @@ def _configure_logging(settings: Settings) -> None:
 
 
 def _exit_on_sigterm() -> None:
-    """SIGTERM unwinds like Ctrl-C, so ``finally`` blocks stop the embedded servers."""
+    """SIGTERM unwinds like Ctrl-C, so ``finally`` blocks stop the embedded servers.
+
+    (uvicorn catches SIGTERM itself, shuts down gracefully, then raises it again: this
+    handler turns that into a clean exit.) A requested stop exits 0.
+    """
 
     def _raise(signum: int, _frame: Any) -> None:
-        raise SystemExit(128 + signum)
+        raise SystemExit(0)
 
     signal.signal(signal.SIGTERM, _raise)
 
