@@ -2,7 +2,7 @@
 
 The caller's weekly rate is computed in SQL (so ``max_weekly_price_pence`` filters before
 pagination) by :func:`rate_sql`, a mirror of :func:`coop.policy.pricing.price`;
-``tests/integration/test_search.py`` checks the two agree to the penny.
+``tests/integration/test_search_price.py`` checks the two agree to the penny.
 """
 
 from __future__ import annotations
@@ -67,8 +67,12 @@ class VoidQuery(msgspec.Struct, kw_only=True):
 
 
 def _half_up_bp(amount: Any, bp: int) -> Any:
-    """SQL twin of ``apply_bp`` for non-negative bigint amounts."""
-    return (amount * (10_000 + bp) + 5_000) / 10_000
+    """SQL twin of ``apply_bp`` for non-negative bigint amounts.
+
+    ``//``, not ``/``: SQLAlchemy 2 renders ``/`` on integers as a NUMERIC (true) division, which
+    would carry half pennies from one step into the next and into ``max_weekly_price_pence``.
+    """
+    return (amount * (10_000 + bp) + 5_000) // 10_000
 
 
 def rate_sql(cost: Any, bed_count: Any, pricing: Pricing, *, membership: str, urgency: str) -> Any:
@@ -104,6 +108,30 @@ async def keyset_page(
     rows = (await conn.execute(query.order_by(id_column).limit(limit + 1))).all()
     nxt = encode_cursor([rows[limit - 1]._mapping[id_column.name]]) if len(rows) > limit else None
     return rows[:limit], nxt
+
+
+def _cursor_key(cursor: str | None, *, near: bool) -> list[Any] | None:
+    """The keyset of ``cursor``: ``[distance, id]`` when searching near a place, else ``[id]``.
+
+    A cursor of the other shape (the search changed between pages) is a 422, not a 500.
+    """
+    after = decode_cursor(cursor)
+    if after is None:
+        return None
+    if near:
+        ok = (
+            len(after) == 2
+            and isinstance(after[0], int | float)
+            and not isinstance(after[0], bool)
+            and isinstance(after[1], str)
+        )
+    else:
+        ok = len(after) == 1 and isinstance(after[0], str)
+    if not ok:
+        raise invalid(
+            "cursor", "The cursor is not one this search gave out: start again without it."
+        )
+    return after
 
 
 async def run(
@@ -168,7 +196,7 @@ async def run(
     if near and q.within_km is not None:
         stmt = stmt.where(distance <= q.within_km)
 
-    after = decode_cursor(q.cursor)
+    after = _cursor_key(q.cursor, near=near)
     if near:
         if after:
             stmt = stmt.where(
