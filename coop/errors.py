@@ -99,6 +99,9 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
 
 
 _AT_PATH = re.compile(r"^(?P<message>.*?) - at `(?P<path>[^`]+)`$")
+_NAMED_FIELD = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
+#: the name of the body parameter in every handler (Litestar reports body-level errors on it)
+_BODY_PARAMETER = "data"
 
 
 def _validation_problem(exc: ValidationException) -> Problem:
@@ -119,6 +122,11 @@ def _validation_problem(exc: ValidationException) -> Problem:
         m = _AT_PATH.match(message)
         if m:
             errors.append({"field": m.group("path"), "message": m.group("message")})
+        elif key == _BODY_PARAMETER and getattr(source, "value", source) in (None, "body"):
+            named = _NAMED_FIELD.search(message)
+            errors.append(
+                {"field": f"$.{named.group('name')}" if named else "$", "message": message}
+            )
         elif key:
             where = getattr(source, "value", source)
             field = "$." + key if where in (None, "body") else key

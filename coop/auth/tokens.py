@@ -36,9 +36,29 @@ class TokenClient:
 
 
 class _Generator(JWTBearerTokenGenerator):
-    def __init__(self, keyring: KeyRing, issuer: str, ttl: int) -> None:
+    def __init__(self, keyring: KeyRing, issuer: str, ttl: int, clock: Clock) -> None:
         super().__init__(issuer=issuer, alg=ALG, expires_generator=ttl)
         self.keyring = keyring
+        self.clock = clock
+
+    def access_token_generator(self, client, grant_type, user, scope) -> str:
+        """Authlib's RFC 9068 claims, but dated by the service clock (Authlib reads
+        ``time.time()``): tokens are verified against that clock, so a token issued after a
+        test moves it must not be born expired."""
+        now = int(self.clock.now().timestamp())
+        claims: dict[str, Any] = {
+            "iss": self.issuer,
+            "exp": now + self._get_expires_in(client, grant_type),
+            "client_id": client.get_client_id(),
+            "iat": now,
+            "jti": self.get_jti(client, grant_type, user, scope),
+            "scope": scope,
+            "sub": str(user.get_user_id()) if user else client.get_client_id(),
+            "aud": self.get_audiences(client, user, scope),
+        }
+        claims.update(self.get_extra_claims(client, grant_type, user, scope))
+        header = {"alg": self.alg, "typ": "at+jwt", "kid": self.keyring.current_kid}
+        return jwt.encode(header, claims, self.get_jwks())
 
     def get_jwks(self):
         return self.keyring.signing
@@ -68,7 +88,7 @@ class Tokens:
         self.settings = settings
         self.keyring = keyring
         self.clock = clock
-        self._generator = _Generator(keyring, settings.issuer, settings.token_ttl_seconds)
+        self._generator = _Generator(keyring, settings.issuer, settings.token_ttl_seconds, clock)
 
     def issue(self, client: TokenClient, scope: str) -> dict[str, Any]:
         self.keyring.maybe_reload()
