@@ -21,11 +21,13 @@ from coop.auth.guards import PUBLIC_OPT, BearerAuth
 from coop.auth.keys import KeyRing
 from coop.auth.principal import Principal
 from coop.auth.tokens import Tokens
+from coop.bookings.api import BookingController
 from coop.clock import Clock
 from coop.context import Coop
 from coop.db.session import create_engine
 from coop.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from coop.http import CoopDep
+from coop.idempotency import Replay, handle_replay
 from coop.market.api import BedController, HomeController, VoidController
 from coop.members.api import AuthorityController, PolicyController
 from coop.settings import Settings
@@ -136,6 +138,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             HomeController,
             BedController,
             VoidController,
+            BookingController,
         ],
         dependencies={
             "coop": Provide(provide_coop),
@@ -147,7 +150,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
                 BearerAuth, exclude=["^/schema", "^/metrics"], exclude_from_auth_key=PUBLIC_OPT
             ),
         ],
-        exception_handlers=EXCEPTION_HANDLERS,
+        exception_handlers={**EXCEPTION_HANDLERS, Replay: handle_replay},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="coop",
@@ -163,4 +166,5 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             security=[{"bearer": []}],
         ),
         debug=False,
+        logging_config=None,  # the CLI configures logging once (COOP_LOG_LEVEL)
     )

@@ -42,10 +42,12 @@ def _exit_on_sigterm() -> None:
 
 
 @contextlib.contextmanager
-def services(settings: Settings, *, redis: bool) -> Iterator[Settings]:
+def services(settings: Settings, *, redis: bool, migrate: bool = False) -> Iterator[Settings]:
     """Settings with URLs: the configured ones, or the embedded default started here.
 
-    Migrates the database first, so every command works on a fresh data directory.
+    The embedded database is migrated first, so every command works on a fresh data
+    directory. A configured database is migrated only by ``coop migrate`` (the one-shot job
+    of the production shape), never by replicas racing each other at start.
     """
     from coop.db.migrate import upgrade
 
@@ -60,7 +62,8 @@ def services(settings: Settings, *, redis: bool) -> Iterator[Settings]:
         )
     try:
         assert settings.database_url
-        upgrade(settings.database_url)
+        if migrate or embedded is not None:
+            upgrade(settings.database_url)
         yield settings
     finally:
         if embedded is not None:
@@ -115,7 +118,7 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    with services(settings, redis=False):
+    with services(settings, redis=False, migrate=True):
         print("database at head")
     return 0
 
@@ -209,6 +212,13 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     from coop.auth.keys import KeyRing
 
     ring = KeyRing.from_settings(settings)
+    if args.keys_command in ("rotate", "prune") and ring.path is None:
+        print(
+            "the signing keys come from COOP_JWKS: rotate them in that configuration "
+            "(docs/operations.md)",
+            file=sys.stderr,
+        )
+        return 2
     if args.keys_command == "rotate":
         kid = ring.rotate()
         print(json.dumps({"signing_kid": kid, "kids": ring.kids()}))

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.auth.keys import KeyRing
 from coop.auth.tokens import Tokens
+from coop.bookings.jobs import Scheduler
 from coop.clock import Clock
 from coop.settings import Settings
 
@@ -23,3 +24,7 @@ class Coop:
     redis: Any = None
     """The arq pool (wake-ups only; the database is the truth). ``None`` until started."""
     extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scheduler(self) -> Scheduler:
+        return Scheduler(self.redis)

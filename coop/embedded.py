@@ -100,7 +100,9 @@ class Embedded:
         except BaseException:
             self.stop()
             raise
-        log.info("embedded PostgreSQL and Redis under %s", self.data_dir)
+        log.info(
+            "embedded PostgreSQL%s under %s", " and Redis" if self.redis else "", self.data_dir
+        )
         return self
 
     def stop(self) -> None:

@@ -12,8 +12,9 @@ from urllib.parse import parse_qs, urlparse
 
 from arq.connections import RedisSettings
 from arq.cron import cron
-from arq.worker import Worker
+from arq.worker import Worker, func
 
+from coop.bookings.jobs import allocate_bed, expire_offer, sweep
 from coop.clock import Clock
 from coop.settings import Settings
 
@@ -38,8 +39,17 @@ async def heartbeat(ctx: dict[str, Any]) -> str:
     return now
 
 
-FUNCTIONS: list[Any] = [heartbeat]
-CRON_JOBS: list[Any] = [cron(heartbeat, second=0, run_at_startup=True, keep_result=0)]
+FUNCTIONS: list[Any] = [
+    heartbeat,
+    # Keyed per bed / per booking; keep_result=0 so the same key can be enqueued again.
+    func(allocate_bed, keep_result=0, max_tries=5),
+    func(expire_offer, keep_result=0, max_tries=5),
+]
+CRON_JOBS: list[Any] = [
+    cron(heartbeat, second=0, run_at_startup=True, keep_result=0),
+    # The database is the truth: every 30 s, settle whatever a lost wake-up missed.
+    cron(sweep, second={0, 30}, run_at_startup=True, keep_result=0, unique=True),
+]
 
 
 def build_worker(settings: Settings, *, clock: Clock | None = None, **overrides: Any) -> Worker:

@@ -90,6 +90,7 @@ def settings(servers: dict[str, str], data_dir: Path) -> Settings:
         issuer=ISSUER,
         jwks_file=str(data_dir / "keys" / "jwks.json"),
         scrypt_n=2**10,  # fast in tests; production default is 2**14
+        token_ttl_seconds=90 * 24 * 3600,  # tests move the clock by days
         log_level="WARNING",
     )
 

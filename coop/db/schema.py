@@ -18,6 +18,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -32,7 +33,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, ExcludeConstraint
+from sqlalchemy.dialects.postgresql import ARRAY, DATERANGE, JSONB, ExcludeConstraint
 
 metadata = MetaData(
     naming_convention={
@@ -66,6 +67,28 @@ HOME_STATUSES = ("open", "closed")
 BED_STATUSES = ("in_use", "out_of_use")
 OUT_OF_USE_REASONS = ("staffing", "ofsted_restriction", "matching", "maintenance")
 VOID_STATUSES = ("open", "withdrawn")
+BOOKING_STATUSES = (
+    "pending",
+    "offered",
+    "confirmed",
+    "active",
+    "ended",
+    "withdrawn",
+    "declined",
+    "expired",
+    "cancelled",
+)
+URGENCIES = ("today", "within_5_days", "planned")
+
+#: the days a booking holds its bed: offered and confirmed the planned period; active from
+#: arrival to the planned end; ended its occupied days. No two may overlap on a bed.
+HOLD_DURING = """CASE
+  WHEN status IN ('offered', 'confirmed') THEN daterange(start_date, end_date, '[)')
+  WHEN status = 'active'
+    THEN daterange(COALESCE(actual_start_date, start_date), end_date, '[)')
+  WHEN status = 'ended' AND actual_end_date > COALESCE(actual_start_date, start_date)
+    THEN daterange(COALESCE(actual_start_date, start_date), actual_end_date, '[)')
+END"""
 
 # -- members -------------------------------------------------------------------------------
 
@@ -192,4 +215,97 @@ voids = Table(
         where=text("status = 'open'"),
         name="ex_voids_open_overlap",
     ),
+)
+
+
+# -- bookings --------------------------------------------------------------------------------
+
+bookings = Table(
+    "bookings",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("requester", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("owner", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("region", Text, nullable=False),
+    Column("void_id", Text, ForeignKey("voids.id"), nullable=True),
+    Column("bed_id", Text, ForeignKey("beds.id"), nullable=False),
+    Column("home_id", Text, ForeignKey("homes.id"), nullable=False),
+    Column("child", JSONB, nullable=False),
+    Column("urgency", Text, nullable=False),
+    Column("start_date", Date, nullable=False),
+    Column("end_date", Date, nullable=False),
+    Column("max_weekly_price_pence", BigInteger, nullable=True),
+    Column("status", Text, nullable=False),
+    Column("status_reason", Text, nullable=True),
+    Column("decide_at", DateTime(timezone=True), nullable=False),
+    Column("offered_at", DateTime(timezone=True), nullable=True),
+    Column("offer_expires_at", DateTime(timezone=True), nullable=True),
+    Column("weekly_rate_pence", BigInteger, nullable=True),
+    Column("price_breakdown", JSONB, nullable=True),
+    Column("policy_version", Integer, nullable=False),
+    Column("actual_start_date", Date, nullable=True),
+    Column("actual_end_date", Date, nullable=True),
+    Column("notice_date", Date, nullable=True),
+    Column("cancelled_on", Date, nullable=True),
+    Column("hold_during", DATERANGE, Computed(HOLD_DURING, persisted=True)),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    _created(),
+    _updated(),
+    CheckConstraint(_one_of("status", BOOKING_STATUSES), name="status"),
+    CheckConstraint(_one_of("urgency", URGENCIES), name="urgency"),
+    CheckConstraint("end_date > start_date", name="period"),
+    CheckConstraint("max_weekly_price_pence IS NULL OR max_weekly_price_pence >= 0", name="budget"),
+    CheckConstraint("weekly_rate_pence IS NULL OR weekly_rate_pence >= 0", name="rate"),
+    CheckConstraint(
+        "actual_end_date IS NULL OR actual_end_date >= COALESCE(actual_start_date, start_date)",
+        name="actual_period",
+    ),
+    ExcludeConstraint(
+        ("bed_id", "="),
+        ("hold_during", "&&"),
+        using="gist",
+        where=text("hold_during IS NOT NULL"),
+        name="ex_bookings_held_overlap",
+    ),
+    Index("ix_bookings_bed_id_status", "bed_id", "status"),
+    Index("ix_bookings_requester_id", "requester", "id"),
+    Index("ix_bookings_owner_id", "owner", "id"),
+    Index(
+        "ix_bookings_due",
+        "decide_at",
+        postgresql_where=text("status = 'pending'"),
+    ),
+    Index(
+        "ix_bookings_offer_expiry",
+        "offer_expires_at",
+        postgresql_where=text("status = 'offered'"),
+    ),
+)
+
+booking_events = Table(
+    "booking_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("booking_id", Text, ForeignKey("bookings.id"), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    # ``client:<id>`` for an API client, ``system:<job>`` for the allocator and jobs
+    Column("actor", Text, nullable=False),
+    Column("actor_authority", Text, nullable=True),
+    Column("from_status", Text, nullable=True),
+    Column("to_status", Text, nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("detail", JSONB, nullable=True),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    # whose key: the authority (or, for a region-level client, the client) that sent it
+    Column("scope", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("request_hash", Text, nullable=False),
+    Column("status_code", Integer, nullable=False),
+    Column("response", JSONB, nullable=False),
+    _created(),
+    PrimaryKeyConstraint("scope", "key"),
 )

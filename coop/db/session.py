@@ -21,6 +21,8 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_pre_ping=False,
+        # Parameters can hold a child's profile: keep them out of logs and exceptions.
+        hide_parameters=True,
         connect_args={"server_settings": {"application_name": "coop", "timezone": "UTC"}},
     )
 
@@ -39,6 +41,11 @@ def sqlstate(exc: IntegrityError) -> str | None:
 #: constraint name -> (status, code, detail) for races that slip past the code's checks
 CONSTRAINT_PROBLEMS: dict[str, tuple[int, str, str]] = {
     "ex_voids_open_overlap": (409, "void_overlap", "The bed already has an open void then."),
+    "ex_bookings_held_overlap": (
+        409,
+        "bed_held",
+        "Another booking holds the bed over those days.",
+    ),
     "uq_homes_ofsted_urn": (409, "duplicate_urn", "A home with this Ofsted URN exists."),
     "uq_beds_home_id_label": (409, "duplicate_label", "The home already has a bed so labelled."),
     "pk_authorities": (409, "duplicate_authority", "An authority with this slug exists."),

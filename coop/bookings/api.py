@@ -1,0 +1,243 @@
+"""``/bookings``: request, quote, read, and the moves of both sides."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, JSONBody, QueryParameter
+
+from coop.auth.guards import requires
+from coop.bookings import service
+from coop.bookings.schemas import (
+    BookingIn,
+    BookingOut,
+    EndIn,
+    EventOut,
+    MoveIn,
+    QuoteOut,
+    RejectIn,
+    StartIn,
+)
+from coop.http import Caller, CoopDep
+from coop.idempotency import from_request
+from coop.schemas import DEFAULT_LIMIT, Page
+
+READ = [requires("market:read")]
+REQUESTER = [requires("bookings:write")]
+OWNER = [requires("homes:write")]
+
+IDEMPOTENT = (
+    " Send an `Idempotency-Key` header to make a retry safe: the same key and body return the "
+    "first response; the same key with another body is a 422."
+)
+
+
+class BookingController(Controller):
+    path = "/bookings"
+    tags = ["bookings"]
+
+    @post(
+        "/quote",
+        guards=READ,
+        status_code=200,
+        summary="Price and fit of a would-be booking (nothing saved)",
+    )
+    async def quote(self, data: JSONBody[BookingIn], coop: CoopDep, principal: Caller) -> QuoteOut:
+        return await service.quote_booking(coop.engine, principal, data, clock=coop.clock)
+
+    @post(
+        guards=REQUESTER,
+        summary="Request a bed",
+        description="By `void_id`, or by `bed_id` for your own beds. When the request is "
+        "already decidable (you own the bed, or `today` skips the home window) the response "
+        "says `offered` or `declined`; otherwise it stays `pending` until `decide_at`."
+        + IDEMPOTENT,
+    )
+    async def create(
+        self, data: JSONBody[BookingIn], request: Request, coop: CoopDep, principal: Caller
+    ) -> Response[BookingOut]:
+        out = await service.create_booking(
+            coop.engine,
+            principal,
+            data,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
+        )
+        return Response(out, status_code=201)
+
+    @get(
+        guards=READ,
+        summary="Your bookings and bookings on your beds",
+        description="`role=requester` (yours) or `role=owner` (on your beds).",
+    )
+    async def list(
+        self,
+        coop: CoopDep,
+        principal: Caller,
+        status: Annotated[str | None, QueryParameter()] = None,
+        bed_id: Annotated[str | None, QueryParameter()] = None,
+        home_id: Annotated[str | None, QueryParameter()] = None,
+        role: Annotated[str | None, QueryParameter(pattern="^(requester|owner)$")] = None,
+        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
+        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+    ) -> Page[BookingOut]:
+        return await service.list_bookings(
+            coop.engine,
+            principal,
+            status=status,
+            bed_id=bed_id,
+            home_id=home_id,
+            role=role,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @get("/{booking_id:str}", guards=READ, summary="One booking (its requester or bed owner)")
+    async def get_one(
+        self, booking_id: FromPath[str], coop: CoopDep, principal: Caller
+    ) -> BookingOut:
+        return await service.get_booking(coop.engine, principal, booking_id)
+
+    @get(
+        "/{booking_id:str}/events",
+        guards=READ,
+        summary="Who moved the booking, when, from which state to which, and why",
+    )
+    async def events(
+        self, booking_id: FromPath[str], coop: CoopDep, principal: Caller
+    ) -> list[EventOut]:
+        return await service.list_events(coop.engine, principal, booking_id)
+
+    async def _move(
+        self,
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+        booking_id: str,
+        move: str,
+        side: str,
+        **kwargs: object,
+    ) -> BookingOut:
+        return await service.make_move(
+            coop.engine,
+            principal,
+            booking_id,
+            move,
+            side=side,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
+            **kwargs,  # type: ignore[arg-type]
+        )
+
+    @post(
+        "/{booking_id:str}/withdraw",
+        guards=REQUESTER,
+        status_code=200,
+        summary="Requester: withdraw a pending or offered request",
+    )
+    async def withdraw(
+        self,
+        booking_id: FromPath[str],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+        data: JSONBody[MoveIn | None] = None,
+    ) -> BookingOut:
+        return await self._move(
+            request,
+            coop,
+            principal,
+            booking_id,
+            "withdraw",
+            "requester",
+            reason=data.reason if data else None,
+        )
+
+    @post(
+        "/{booking_id:str}/cancel",
+        guards=REQUESTER,
+        status_code=200,
+        summary="Requester: cancel a confirmed booking (charges per policy)",
+    )
+    async def cancel(
+        self,
+        booking_id: FromPath[str],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+        data: JSONBody[MoveIn | None] = None,
+    ) -> BookingOut:
+        return await self._move(
+            request,
+            coop,
+            principal,
+            booking_id,
+            "cancel",
+            "requester",
+            reason=data.reason if data else None,
+        )
+
+    @post(
+        "/{booking_id:str}/accept",
+        guards=OWNER,
+        status_code=200,
+        summary="Owner: accept the offered match (the rate is locked now)",
+    )
+    async def accept(
+        self, booking_id: FromPath[str], request: Request, coop: CoopDep, principal: Caller
+    ) -> BookingOut:
+        return await self._move(request, coop, principal, booking_id, "accept", "owner")
+
+    @post(
+        "/{booking_id:str}/reject",
+        guards=OWNER,
+        status_code=200,
+        summary="Owner: reject the offered match; the next in rank is offered the bed",
+    )
+    async def reject(
+        self,
+        booking_id: FromPath[str],
+        data: JSONBody[RejectIn],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+    ) -> BookingOut:
+        return await self._move(
+            request, coop, principal, booking_id, "reject", "owner", reason=data.reason
+        )
+
+    @post(
+        "/{booking_id:str}/start",
+        guards=OWNER,
+        status_code=200,
+        summary="Owner: record the child's arrival",
+    )
+    async def start(
+        self,
+        booking_id: FromPath[str],
+        data: JSONBody[StartIn],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+    ) -> BookingOut:
+        return await self._move(request, coop, principal, booking_id, "start", "owner", start=data)
+
+    @post(
+        "/{booking_id:str}/end",
+        status_code=200,
+        summary="Requester or owner: record the end of the placement",
+        description="`notice_date` defaults to today; ending before the planned end may "
+        "carry an early-end charge (settlement)." + IDEMPOTENT,
+    )
+    async def end(
+        self,
+        booking_id: FromPath[str],
+        data: JSONBody[EndIn],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
+    ) -> BookingOut:
+        return await self._move(request, coop, principal, booking_id, "end", "either", end=data)

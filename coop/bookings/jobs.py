@@ -1,0 +1,122 @@
+"""Background work of the bookings slice: deferred allocation, offer-hold expiry, the sweep.
+
+Every job calls :func:`coop.bookings.allocation.settle_bed`, the same code the requests
+call. Jobs are keyed (``_job_id``) and idempotent: running one twice, late, or never (the
+sweep then finds its work in the database) leaves the same result.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from coop.bookings.allocation import Wakeups, settle_bed
+from coop.clock import Clock
+from coop.db.schema import bookings, idempotency_keys
+from coop.db.session import transaction
+
+log = logging.getLogger("coop.bookings.jobs")
+
+
+class Scheduler:
+    """Enqueue wake-ups after commit. A failure is logged, not raised: the sweep catches up."""
+
+    def __init__(self, redis: Any) -> None:
+        self.redis = redis
+
+    async def schedule(self, wake: Wakeups) -> None:
+        if self.redis is None:
+            return
+        try:
+            for bed_id, when in wake.allocations:
+                await self.redis.enqueue_job(
+                    "allocate_bed",
+                    bed_id,
+                    _job_id=f"allocate:{bed_id}:{int(when.timestamp())}",
+                    _defer_until=when,
+                )
+            for booking_id, when in wake.offers:
+                await self.redis.enqueue_job(
+                    "expire_offer", booking_id, _job_id=f"expire:{booking_id}", _defer_until=when
+                )
+        except Exception:
+            log.warning("could not schedule a wake-up; the sweep will catch it", exc_info=True)
+
+
+async def settle(engine: AsyncEngine, bed_id: str, now: datetime, scheduler: Scheduler) -> None:
+    async with transaction(engine) as conn:
+        wake = await settle_bed(conn, bed_id, now)
+    await scheduler.schedule(wake)
+
+
+async def due_beds(engine: AsyncEngine, now: datetime) -> list[str]:
+    """Beds with work the clock has made due: decidable requests, passed starts, spent holds."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(bookings.c.bed_id)
+            .where(
+                sa.or_(
+                    sa.and_(
+                        bookings.c.status == "pending",
+                        sa.or_(
+                            bookings.c.decide_at <= now,
+                            bookings.c.start_date < now.date(),
+                        ),
+                    ),
+                    sa.and_(bookings.c.status == "offered", bookings.c.offer_expires_at <= now),
+                )
+            )
+            .distinct()
+        )
+        return [r.bed_id for r in rows]
+
+
+#: how long a stored Idempotency-Key response is kept (it may hold a child's profile)
+IDEMPOTENCY_RETENTION = timedelta(days=7)
+
+
+async def purge_idempotency_keys(engine: AsyncEngine, now: datetime) -> int:
+    async with transaction(engine) as conn:
+        result = await conn.execute(
+            sa.delete(idempotency_keys).where(
+                idempotency_keys.c.created_at < now - IDEMPOTENCY_RETENTION
+            )
+        )
+    return result.rowcount or 0
+
+
+async def sweep_once(engine: AsyncEngine, clock: Clock, scheduler: Scheduler) -> int:
+    """Settle every bed with due work; returns how many beds it visited."""
+    await purge_idempotency_keys(engine, clock.now())
+    beds = await due_beds(engine, clock.now())
+    for bed_id in beds:
+        try:
+            await settle(engine, bed_id, clock.now(), scheduler)
+        except Exception:
+            log.exception("sweep could not settle bed %s; next sweep retries", bed_id)
+    return len(beds)
+
+
+# -- arq jobs (ctx is arq's: "redis" is the pool; coop.worker adds engine and clock) --------
+
+
+async def allocate_bed(ctx: dict[str, Any], bed_id: str) -> str:
+    await settle(ctx["engine"], bed_id, ctx["clock"].now(), Scheduler(ctx["redis"]))
+    return bed_id
+
+
+async def expire_offer(ctx: dict[str, Any], booking_id: str) -> str | None:
+    engine: AsyncEngine = ctx["engine"]
+    async with engine.connect() as conn:
+        bed_id = await conn.scalar(sa.select(bookings.c.bed_id).where(bookings.c.id == booking_id))
+    if bed_id is not None:
+        await settle(engine, bed_id, ctx["clock"].now(), Scheduler(ctx["redis"]))
+    return bed_id
+
+
+async def sweep(ctx: dict[str, Any]) -> int:
+    return await sweep_once(ctx["engine"], ctx["clock"], Scheduler(ctx["redis"]))

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+
+import msgspec
+
+from coop.market.schemas import Pence
+from coop.policy.fit import ChildProfile
+from coop.policy.pricing import PriceBreakdown
+from coop.policy.vocabulary import Urgency
+
+Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+
+
+class BookingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A request for a bed: by ``void_id``, or by ``bed_id`` for the owner's own beds."""
+
+    void_id: str | None = None
+    bed_id: str | None = None
+    child: ChildProfile
+    """Never a name: an opaque ``ref`` chosen by the placing authority, and the facts that
+    decide the match. Only the requester and the bed's owner ever see it."""
+    urgency: Urgency
+    start_date: date
+    end_date: date
+    """Planned end (exclusive)."""
+    max_weekly_price_pence: Pence | None = None
+    """Budget cap: a bed whose weekly rate for you is higher is declined (`over_budget`)."""
+
+
+class BookingOut(msgspec.Struct, kw_only=True):
+    id: str
+    requester: str
+    owner: str
+    void_id: str | None
+    bed_id: str
+    home_id: str
+    child: ChildProfile
+    urgency: Urgency
+    start_date: date
+    end_date: date
+    max_weekly_price_pence: int | None
+    status: str
+    status_reason: str | None
+    decide_at: datetime
+    """When the shared policy decides this request (the home window may hold it back)."""
+    offered_at: datetime | None
+    offer_expires_at: datetime | None
+    weekly_rate_pence: int | None
+    """Quoted while pending and offered; locked at confirmation."""
+    price_breakdown: PriceBreakdown | None
+    policy_version: int
+    actual_start_date: date | None
+    actual_end_date: date | None
+    notice_date: date | None
+    cancelled_on: date | None
+    created_at: datetime
+    updated_at: datetime
+    version: int
+
+
+class QuoteOut(msgspec.Struct, kw_only=True):
+    owner: str
+    bed_id: str
+    home_id: str
+    void_id: str | None
+    weekly_rate_pence: int
+    price_breakdown: PriceBreakdown
+    fits: bool
+    """True when nothing known now stands in the way (the owner still decides)."""
+    reasons: list[str]
+    """Every reason it would be declined now, in the spec's codes."""
+    decide_at: datetime
+    home_priority_until: datetime | None
+
+
+class MoveIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Optional body of withdraw and cancel."""
+
+    reason: Reason | None = None
+
+
+class RejectIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    reason: Reason
+
+
+class StartIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    date: date
+    """The day the child arrived (today or earlier, not before the planned start)."""
+
+
+class EndIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    date: date
+    """The day the placement ended (the child's last night is the day before)."""
+    reason: Reason
+    notice_date: date | None = None
+    """When notice was given; defaults to the day the end is recorded."""
+
+
+class EventOut(msgspec.Struct, kw_only=True):
+    at: datetime
+    actor: str
+    """``client:<id>`` for an API client; ``system:<job>`` for the allocator and jobs."""
+    actor_authority: str | None
+    from_status: str | None
+    to_status: str
+    reason: str | None
+    detail: dict | None = None
