@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import sqlalchemy as sa
-from litestar import Litestar, Request, Response, get
+from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
@@ -17,7 +17,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from coop.auth.api import ClientController, jwks, token
-from coop.auth.guards import PUBLIC_OPT, BearerAuth
+from coop.auth.guards import PUBLIC_OPT, BearerAuth, requires
 from coop.auth.keys import KeyRing
 from coop.auth.principal import Principal
 from coop.auth.tokens import Tokens
@@ -28,6 +28,7 @@ from coop.db.session import create_engine
 from coop.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from coop.http import CoopDep
 from coop.idempotency import Replay, handle_replay
+from coop.ids import new_id
 from coop.market.api import BedController, HomeController, VoidController
 from coop.members.api import AuthorityController, PolicyController
 from coop.settings import Settings
@@ -87,6 +88,22 @@ async def ready(coop: CoopDep) -> Response[dict[str, object]]:
     return Response(body, status_code=503, media_type=PROBLEM_JSON)
 
 
+BENCH_TABLE = (
+    "CREATE UNLOGGED TABLE IF NOT EXISTS bench_pings (id text PRIMARY KEY, at timestamptz)"
+)
+
+
+@post("/_bench/insert", include_in_schema=False, guards=[requires("market:read")])
+async def bench_insert(coop: CoopDep) -> dict[str, str]:
+    """The ceiling for ``coop bench``: authenticated, one INSERT, nothing else."""
+    ping = new_id("png")
+    async with coop.engine.begin() as conn:
+        await conn.execute(
+            sa.text("INSERT INTO bench_pings (id, at) VALUES (:id, now())"), {"id": ping}
+        )
+    return {"id": ping}
+
+
 class Metrics(PrometheusController):
     path = "/metrics"
     opt = {PUBLIC_OPT: True}
@@ -115,6 +132,9 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         if settings.redis_url:
             coop.redis = await create_pool(redis_settings(settings.redis_url))
         app.state.coop = coop
+        if settings.bench:
+            async with engine.begin() as conn:
+                await conn.execute(sa.text(BENCH_TABLE))
         try:
             yield
         finally:
@@ -127,6 +147,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     )
     return Litestar(
         route_handlers=[
+            *([bench_insert] if settings.bench else []),
             token,
             jwks,
             health,

@@ -230,6 +230,21 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- bench -----------------------------------------------------------------------------------
+
+
+def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    from coop.bench import run_bookings_bench
+
+    return run_bookings_bench(
+        settings,
+        clients=args.clients,
+        processes=args.processes,
+        seconds=args.seconds,
+        homes=args.homes,
+    )
+
+
 # -- parser ----------------------------------------------------------------------------------
 
 
@@ -276,6 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
         "keys_command", choices=["show", "rotate", "prune"], nargs="?", default="show"
     )
     keys.set_defaults(fn=cmd_keys)
+
+    bench = sub.add_parser("bench", help="benchmarks (start their own server)")
+    bench.add_argument("suite", choices=["bookings"])
+    bench.add_argument("--clients", type=int, default=32, help="concurrent requests in all")
+    bench.add_argument("--processes", type=int, default=2, help="load generator processes")
+    bench.add_argument("--seconds", type=float, default=15.0)
+    bench.add_argument("--homes", type=int, default=50, help="homes of four beds each")
+    bench.set_defaults(fn=cmd_bench)
     return p
 
 

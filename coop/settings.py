@@ -30,6 +30,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True):
     db_max_overflow: int = 10
     scrypt_n: int = 2**14
     """scrypt cost for client secrets; tests lower it to keep the suite fast."""
+    bench: bool = False
+    """Expose ``POST /_bench/insert`` (one INSERT, the ceiling ``coop bench`` compares to)."""
 
     @property
     def embedded(self) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coop.bookings.allocation import Wakeups, settle_bed
+from coop.bookings.allocation import Outcome, settle_bed
 from coop.clock import Clock
 from coop.db.schema import bookings, idempotency_keys
 from coop.db.session import transaction
@@ -28,7 +28,7 @@ class Scheduler:
     def __init__(self, redis: Any) -> None:
         self.redis = redis
 
-    async def schedule(self, wake: Wakeups) -> None:
+    async def schedule(self, wake: Outcome) -> None:
         if self.redis is None:
             return
         try:

@@ -21,13 +21,14 @@ from coop.auth.guards import require_authority
 from coop.auth.principal import Principal
 from coop.bookings.allocation import (
     BedFacts,
-    Wakeups,
+    Outcome,
     allocate,
     bed_facts,
     expire_offers,
+    insert_booking,
+    live_bookings,
     lock_bed,
     move,
-    record,
     residents,
     void_covers,
 )
@@ -155,11 +156,16 @@ def _check_dates(data: BookingIn, today: date) -> None:
         )
 
 
-async def _membership(conn: AsyncConnection, slug: str) -> str:
-    value = await conn.scalar(sa.select(authorities.c.membership).where(authorities.c.slug == slug))
-    if value is None:
+def _known(membership: str | None) -> str:
+    if membership is None:
         raise Problem(403, "unknown_authority", "Your authority is not a member.")
-    return value
+    return membership
+
+
+async def _membership(conn: AsyncConnection, slug: str) -> str:
+    return _known(
+        await conn.scalar(sa.select(authorities.c.membership).where(authorities.c.slug == slug))
+    )
 
 
 # -- request and quote -----------------------------------------------------------------------
@@ -175,15 +181,14 @@ async def create_booking(
     idem: IdempotencyKey | None = None,
 ) -> BookingOut:
     now = clock.now()
-    _check_dates(data, now.date())
-    wake = Wakeups()
+    wake = Outcome()
     async with transaction(engine) as conn:
-        await claim(conn, idem)
+        await claim(conn, idem)  # first: a retry replays even once the dates no longer pass
+        _check_dates(data, now.date())
         target = await _target(conn, principal, data)
-        await lock_bed(conn, target.bed_id)
-        facts = await bed_facts(conn, target.bed_id, now)
         requester = principal.authority or ""
-        membership = await _membership(conn, requester)
+        facts = await lock_bed(conn, target.bed_id, now, requester=requester)
+        membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
         decide = decide_at(
             created_at=now,
@@ -194,8 +199,9 @@ async def create_booking(
             priority=facts.policy.document.priority,
         )
         booking_id = new_id("bkg")
-        await conn.execute(
-            sa.insert(bookings).values(
+        row = await insert_booking(
+            conn,
+            dict(
                 id=booking_id,
                 requester=requester,
                 owner=target.owner,
@@ -215,23 +221,16 @@ async def create_booking(
                 policy_version=facts.policy.version,
                 created_at=now,
                 updated_at=now,
-            )
-        )
-        await record(
-            conn,
-            booking_id,
-            at=now,
+            ),
             actor=_actor(principal),
             actor_authority=requester,
-            from_status=None,
-            to_status="pending",
-            reason="requested",
         )
         if decide <= now:
-            wake.extend(await allocate(conn, target.bed_id, now))
+            wake.extend(await allocate(conn, facts, now))
+            row = wake.moved.get(booking_id, row)
         else:
             wake.allocations.append((target.bed_id, decide))
-        out = await _load(conn, booking_id)
+        out = to_out(row)
         await remember(conn, idem, 201, out)
     await scheduler.schedule(wake)
     return out
@@ -245,11 +244,11 @@ async def quote_booking(
     _check_dates(data, now.date())
     async with engine.connect() as conn:
         target = await _target(conn, principal, data)
-        facts = await bed_facts(conn, target.bed_id, now)
         requester = principal.authority or ""
-        membership = await _membership(conn, requester)
+        facts = await bed_facts(conn, target.bed_id, now, requester=requester)
+        membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
-        reasons = await _reasons(conn, facts, target, data, requester, membership, quote)
+        reasons = await _reasons(conn, facts, target, data, requester, membership, quote, now)
         decide = decide_at(
             created_at=now,
             requester=requester,
@@ -280,6 +279,7 @@ async def _reasons(
     requester: str,
     membership: str,
     quote: Any,
+    now: datetime,
 ) -> list[str]:
     reasons: list[str] = []
     if membership == "suspended":
@@ -290,7 +290,9 @@ async def _reasons(
         and not void_covers(target.void, data.start_date, data.end_date)
     ):
         reasons.append("outside_void")
-    people = await residents(conn, facts.home.id, facts.bed.id, data.start_date, data.end_date)
+    people = await residents(
+        conn, facts.home.id, facts.bed.id, data.start_date, data.end_date, now.date()
+    )
     reasons += fit_all(
         data.child,
         facts.facts(),
@@ -384,7 +386,7 @@ async def make_move(
     whichever of the two the caller is (``"either"``, for ``end``)."""
     now = clock.now()
     today = now.date()
-    wake = Wakeups()
+    wake = Outcome()
     async with transaction(engine) as conn:
         await claim(conn, idem)
         head = await _visible_row(conn, principal, booking_id)
@@ -397,16 +399,17 @@ async def make_move(
         if principal.authority != party:
             who = "requester" if side == "requester" else "bed's owner"
             raise Problem(403, f"not_{side}", f"Only the booking's {who} can do this.")
-        await lock_bed(conn, head.bed_id)
+        facts = await lock_bed(conn, head.bed_id, now)
         # A hold that ran out cannot be accepted: the offer is expired first, and that expiry
         # (with the next offer it makes) is kept even when the move itself is refused.
-        expired = await expire_offers(conn, head.bed_id, now)
+        rows = await live_bookings(conn, facts.home.id, today)
+        expired = (await expire_offers(conn, facts, rows, now)).moved
         row = await _load(conn, booking_id, lock=True)
         actor = dict(now=now, actor=_actor(principal), actor_authority=principal.authority)
         refused: Problem | None = None
         try:
             if move_name == "accept":
-                row = await _accept(conn, row, actor)
+                row = await _accept(conn, row, facts, actor)
             elif move_name == "reject":
                 row = await move(
                     conn, row, "reject", reason="owner_rejected", detail={"note": reason}, **actor
@@ -444,7 +447,7 @@ async def make_move(
             refused = _invalid_transition(exc)
         if expired or (refused is None and move_name in ("reject", "withdraw", "cancel")):
             # The bed (or part of it) is free again: the next in rank may be offered it.
-            wake.extend(await allocate(conn, head.bed_id, now))
+            wake.extend(await allocate(conn, facts, now))
         if refused is None:
             out = to_out(row)
             await remember(conn, idem, 200, out)
@@ -454,11 +457,10 @@ async def make_move(
     return out
 
 
-async def _accept(conn: AsyncConnection, row: Any, actor: dict[str, Any]) -> Any:
+async def _accept(conn: AsyncConnection, row: Any, facts: BedFacts, actor: dict[str, Any]) -> Any:
     now: datetime = actor["now"]
     if row.status != "offered":
         raise InvalidTransition(row.status, "accept")
-    facts = await bed_facts(conn, row.bed_id, now)
     membership = await _membership(conn, row.requester)
     locked = facts.quote(requester=row.requester, membership=membership, urgency=row.urgency)
     row = await move(

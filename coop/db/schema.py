@@ -268,6 +268,8 @@ bookings = Table(
         name="ex_bookings_held_overlap",
     ),
     Index("ix_bookings_bed_id_status", "bed_id", "status"),
+    # allocation reads a home's live bookings on every decision
+    Index("ix_bookings_home_id_status", "home_id", "status"),
     Index("ix_bookings_requester_id", "requester", "id"),
     Index("ix_bookings_owner_id", "owner", "id"),
     Index(

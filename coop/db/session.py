@@ -23,7 +23,14 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
         pool_pre_ping=False,
         # Parameters can hold a child's profile: keep them out of logs and exceptions.
         hide_parameters=True,
-        connect_args={"server_settings": {"application_name": "coop", "timezone": "UTC"}},
+        connect_args={
+            "server_settings": {
+                "application_name": "coop",
+                "timezone": "UTC",
+                # A request never waits long for a bed's lock: it gets a 503 bed_busy.
+                "lock_timeout": "5s",
+            }
+        },
     )
 
 

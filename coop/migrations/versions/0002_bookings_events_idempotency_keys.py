@@ -126,6 +126,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_bookings")),
     )
     op.create_index("ix_bookings_bed_id_status", "bookings", ["bed_id", "status"], unique=False)
+    op.create_index("ix_bookings_home_id_status", "bookings", ["home_id", "status"], unique=False)
     op.create_index(
         "ix_bookings_due",
         "bookings",
@@ -176,6 +177,7 @@ def downgrade() -> None:
     op.drop_index(
         "ix_bookings_due", table_name="bookings", postgresql_where=sa.text("status = 'pending'")
     )
+    op.drop_index("ix_bookings_home_id_status", table_name="bookings")
     op.drop_index("ix_bookings_bed_id_status", table_name="bookings")
     op.drop_table("bookings")
     op.drop_table("idempotency_keys")
