@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coop.auth.principal import Principal
 from coop.db.schema import idempotency_keys
-from coop.errors import Problem, invalid
+from coop.errors import Problem
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -48,7 +48,13 @@ async def from_request(request: Request, principal: Principal) -> IdempotencyKey
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise invalid(HEADER, f"{HEADER} must be 1–{MAX_KEY_LENGTH} printable characters.")
+        raise Problem(
+            422,
+            "invalid_idempotency_key",
+            f"{HEADER} must be 1–{MAX_KEY_LENGTH} printable characters.",
+            field=HEADER,
+            errors=[{"field": HEADER, "in": "header", "message": "1–255 printable characters"}],
+        )
     body = await request.body()
     digest = hashlib.sha256(
         b"\n".join([request.method.encode(), request.url.path.encode(), body])
@@ -97,12 +103,15 @@ async def remember(
             key=idem.key,
             request_hash=idem.request_hash,
             status_code=status_code,
-            response=msgspec.to_builtins(body),
+            response=msgspec.json.encode(body).decode(),
         )
     )
 
 
 def handle_replay(request: Request, exc: Replay) -> Response:
     return Response(
-        content=exc.body, status_code=exc.status_code, headers={"Idempotent-Replayed": "true"}
+        content=exc.body.encode(),
+        status_code=exc.status_code,
+        media_type="application/json",
+        headers={"Idempotent-Replayed": "true"},
     )

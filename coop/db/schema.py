@@ -307,7 +307,8 @@ idempotency_keys = Table(
     Column("key", Text, nullable=False),
     Column("request_hash", Text, nullable=False),
     Column("status_code", Integer, nullable=False),
-    Column("response", JSONB, nullable=False),
+    # the response body exactly as it was sent (a replay returns the same bytes)
+    Column("response", Text, nullable=False),
     _created(),
     PrimaryKeyConstraint("scope", "key"),
 )

@@ -31,7 +31,7 @@ def upgrade() -> None:
         sa.Column("key", sa.Text(), nullable=False),
         sa.Column("request_hash", sa.Text(), nullable=False),
         sa.Column("status_code", sa.Integer(), nullable=False),
-        sa.Column("response", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
+        sa.Column("response", sa.Text(), nullable=False),
         sa.Column(
             "created_at",
             sa.DateTime(timezone=True),
