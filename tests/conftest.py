@@ -62,6 +62,8 @@ def servers(data_dir: Path) -> Iterator[dict[str, str]]:
             db_url = embedded.database_url
         redis_url = given_redis or (embedded.redis_url if embedded else None)
         assert redis_url
+        if given_redis:
+            _flush(redis_url)  # the test database: jobs left by an earlier run must not linger
         upgrade(db_url)
         yield {"database_url": db_url, "redis_url": redis_url}
         if given_db:
@@ -69,6 +71,14 @@ def servers(data_dir: Path) -> Iterator[dict[str, str]]:
     finally:
         if embedded is not None:
             embedded.stop()
+
+
+def _flush(url: str) -> None:
+    import redis
+
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    client.close()
 
 
 def _admin_sql(url: Any, statement: str) -> None:

@@ -1,10 +1,11 @@
 """Allocation of one bed under the shared policy (SPEC §3 "Allocation").
 
-:func:`allocate` is the only code that decides a bed's bookings: inside a request when
-``decide_at <= now``, by the deferred job at ``decide_at``, by the offer-hold expiry job and
-by the sweep (the last three through :func:`settle_bed`). It runs under the bed's row lock
-(:func:`lock_bed`), so a bed's decisions are serial while unrelated beds never wait on each
-other; the exclusion constraint on ``bookings.hold_during`` backs the lock.
+:func:`decide` (spent holds go, then :func:`allocate`) is the only code that decides a bed's
+bookings: inside a request (a new one, or a move that frees the bed), by the deferred job at
+``decide_at``, by the offer-hold expiry job and by the sweep (the last three through
+:func:`settle_bed`). It runs under the bed's row lock (:func:`lock_bed`), so a bed's
+decisions are serial while unrelated beds never wait on each other; the exclusion
+constraint on ``bookings.hold_during`` backs the lock.
 
 Round trips are few on purpose (``coop bench bookings`` measures them): one statement locks
 the bed and reads the home, its size, the policy in force and the requester's membership;
@@ -36,7 +37,7 @@ from coop.errors import Problem, not_found
 from coop.members.service import PolicyVersion
 from coop.policy.document import PolicyDocument, offer_hold
 from coop.policy.fit import ChildProfile, HomeFacts, Resident, fit
-from coop.policy.lifecycle import next_status
+from coop.policy.lifecycle import REASONED_MOVES, next_status
 from coop.policy.pricing import PriceBreakdown, price
 from coop.policy.ranking import RankInput, rank_key
 from coop.policy.vocabulary import home_type_for
@@ -307,7 +308,7 @@ _EVENT_PARAMS = [
 _MOVE = (
     sa.text(
         "WITH changed AS (UPDATE bookings SET status = :to_status, "
-        "status_reason = COALESCE(:reason, status_reason), version = version + 1, "
+        "status_reason = :status_reason, version = version + 1, "
         "updated_at = :at, "
         + ", ".join(f"{c} = COALESCE(:{c}, {c})" for c in MOVE_COLUMNS)
         + " WHERE id = :id AND version = :version RETURNING *),"
@@ -316,6 +317,7 @@ _MOVE = (
     .bindparams(
         *_EVENT_PARAMS,
         sa.bindparam("to_status", type_=sa.Text),
+        sa.bindparam("status_reason", type_=sa.Text),
         sa.bindparam("id", type_=sa.Text),
         sa.bindparam("version", type_=sa.Integer),
         *[
@@ -387,6 +389,7 @@ async def move(
         raise ValueError(f"a move cannot set {sorted(unknown)}")
     params = {c: values.get(c) for c in MOVE_COLUMNS}
     params.update(
+        status_reason=reason if move_name in REASONED_MOVES else None,
         id=row.id,
         version=row.version,
         to_status=to_status,
@@ -469,10 +472,13 @@ async def allocate(
     now: datetime,
     *,
     rows: list[Any] | None = None,
+    screen: frozenset[str] = frozenset(),
     actor: str = SYSTEM,
 ) -> Outcome:
     """Decide the bed's decidable pending bookings, best-ranked first.
 
+    Bookings named in ``screen`` that are not decidable yet (the home window holds them) are
+    only checked for what can never fit, so a hopeless request is declined at once.
     The caller holds the bed's lock (``facts`` came from :func:`lock_bed`)."""
     out = Outcome()
     today = now.date()
@@ -485,10 +491,13 @@ async def allocate(
         for r in on_bed
         if r.hold_during is not None
     ]
+
     # Decidable now, or its start has passed (expired at once, whatever its decide_at).
-    pending = [
-        r for r in on_bed if r.status == "pending" and (r.decide_at <= now or r.start_date < today)
-    ]
+    def decidable(r: Any) -> bool:
+        # decidable now, or its start has passed (expired at once, whatever its decide_at)
+        return r.decide_at <= now or r.start_date < today
+
+    pending = [r for r in on_bed if r.status == "pending" and (decidable(r) or r.id in screen)]
     if not pending:
         return out
     others = occupants_of(rows, bed_id)
@@ -513,6 +522,8 @@ async def allocate(
             move_name, reason = verdict
             out.moved[b.id] = await move(conn, b, move_name, now=now, actor=actor, reason=reason)
             continue
+        if not decidable(b):
+            continue  # screened only: it fits so far, and waits for its decide_at
         clashes = [h for h in held if overlaps(h[2], h[3], b.start_date, b.end_date)]
         if any(status == "offered" for _, status, _, _ in clashes):
             continue  # waits behind the offer, still pending
@@ -540,12 +551,18 @@ async def allocate(
     return out
 
 
-async def settle_bed(conn: AsyncConnection, bed_id: str, now: datetime) -> Outcome:
-    """Lock the bed, let spent holds go, and allocate: the one entry point for jobs."""
-    facts = await lock_bed(conn, bed_id, now)
+async def decide(
+    conn: AsyncConnection, facts: BedFacts, now: datetime, *, screen: frozenset[str] = frozenset()
+) -> Outcome:
+    """Let the bed's spent holds go, then allocate. The caller holds the bed's lock."""
     rows = await live_bookings(conn, facts.home.id, now.date())
     out = await expire_offers(conn, facts, rows, now)
     if out.moved:  # rare: read them again rather than patch the joined rows
         rows = await live_bookings(conn, facts.home.id, now.date())
-    out.extend(await allocate(conn, facts, now, rows=rows))
+    out.extend(await allocate(conn, facts, now, rows=rows, screen=screen))
     return out
+
+
+async def settle_bed(conn: AsyncConnection, bed_id: str, now: datetime) -> Outcome:
+    """Lock the bed and decide it: the entry point of the jobs and the sweep."""
+    return await decide(conn, await lock_bed(conn, bed_id, now), now)

@@ -22,8 +22,8 @@ from coop.auth.principal import Principal
 from coop.bookings.allocation import (
     BedFacts,
     Outcome,
-    allocate,
     bed_facts,
+    decide,
     expire_offers,
     insert_booking,
     live_bookings,
@@ -190,7 +190,7 @@ async def create_booking(
         facts = await lock_bed(conn, target.bed_id, now, requester=requester)
         membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
-        decide = decide_at(
+        decide_time = decide_at(
             created_at=now,
             requester=requester,
             owner=target.owner,
@@ -215,7 +215,7 @@ async def create_booking(
                 end_date=data.end_date,
                 max_weekly_price_pence=data.max_weekly_price_pence,
                 status="pending",
-                decide_at=decide,
+                decide_at=decide_time,
                 weekly_rate_pence=quote.weekly_rate_pence,
                 price_breakdown=msgspec.to_builtins(quote),
                 policy_version=facts.policy.version,
@@ -225,11 +225,11 @@ async def create_booking(
             actor=_actor(principal),
             actor_authority=requester,
         )
-        if decide <= now:
-            wake.extend(await allocate(conn, facts, now))
-            row = wake.moved.get(booking_id, row)
-        else:
-            wake.allocations.append((target.bed_id, decide))
+        # Decided now if it can be; one that can never fit is declined at once either way.
+        wake.extend(await decide(conn, facts, now, screen=frozenset({booking_id})))
+        row = wake.moved.get(booking_id, row)
+        if row.status == "pending" and decide_time > now:
+            wake.allocations.append((target.bed_id, decide_time))
         out = to_out(row)
         await remember(conn, idem, 201, out)
     await scheduler.schedule(wake)
@@ -249,7 +249,7 @@ async def quote_booking(
         membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
         reasons = await _reasons(conn, facts, target, data, requester, membership, quote, now)
-        decide = decide_at(
+        decide_time = decide_at(
             created_at=now,
             requester=requester,
             owner=target.owner,
@@ -266,7 +266,7 @@ async def quote_booking(
         price_breakdown=quote,
         fits=not reasons,
         reasons=reasons,
-        decide_at=decide,
+        decide_at=decide_time,
         home_priority_until=target.void.home_priority_until if target.void else None,
     )
 
@@ -397,8 +397,8 @@ async def make_move(
             raise Problem(403, "insufficient_scope", f"This needs the {needed} scope.")
         party = head.requester if side == "requester" else head.owner
         if principal.authority != party:
-            who = "requester" if side == "requester" else "bed's owner"
-            raise Problem(403, f"not_{side}", f"Only the booking's {who} can do this.")
+            who = "the booking's requester" if side == "requester" else "the bed's owner"
+            raise Problem(403, f"not_{side}", f"Only {who} can do this.")
         facts = await lock_bed(conn, head.bed_id, now)
         # A hold that ran out cannot be accepted: the offer is expired first, and that expiry
         # (with the next offer it makes) is kept even when the move itself is refused.
@@ -447,7 +447,7 @@ async def make_move(
             refused = _invalid_transition(exc)
         if expired or (refused is None and move_name in ("reject", "withdraw", "cancel")):
             # The bed (or part of it) is free again: the next in rank may be offered it.
-            wake.extend(await allocate(conn, facts, now))
+            wake.extend(await decide(conn, facts, now))
         if refused is None:
             out = to_out(row)
             await remember(conn, idem, 200, out)

@@ -59,6 +59,10 @@ REQUESTER_MOVES = frozenset({"withdraw", "cancel", "end"})
 OWNER_MOVES = frozenset({"accept", "reject", "start", "end"})
 SYSTEM_MOVES = frozenset({"offer", "decline", "expire", "expire_offer"})
 
+#: moves whose reason becomes the booking's ``status_reason`` (the spec's codes); the others
+#: clear it (their why is in the event log)
+REASONED_MOVES = frozenset({"decline", "expire", "withdraw", "reject", "expire_offer"})
+
 #: states in which a booking holds its bed (the database's exclusion constraint agrees)
 HOLDING = frozenset({"offered", "confirmed", "active", "ended"})
 FINAL = frozenset({"ended", "withdrawn", "declined", "expired", "cancelled"})
