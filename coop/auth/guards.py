@@ -6,14 +6,16 @@ every query by it (tenancy lives in the services, never in controllers).
 
 from __future__ import annotations
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
+from litestar.types import Receive, Scope, Send
 
 from coop.auth.clients import is_active
 from coop.auth.principal import Principal
 from coop.context import Coop
-from coop.errors import Problem
+from coop.errors import Problem, problem_response
 
 PUBLIC_OPT = "public"
 
@@ -29,6 +31,17 @@ def _unauthenticated(code: str, detail: str) -> Problem:
 
 
 class BearerAuth(AbstractAuthenticationMiddleware):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Problem as exc:
+            if exc.status != 401:
+                raise
+            # Answer a refused token here, so the middleware outside (metrics) sees a 401.
+            request: Request = Request(scope, receive)
+            response = problem_response(exc, request)
+            await response.to_asgi_response(app=None, request=request)(scope, receive, send)
+
     async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
         header = connection.headers.get("authorization", "")
         scheme, _, raw = header.partition(" ")

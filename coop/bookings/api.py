@@ -21,6 +21,7 @@ from coop.bookings.schemas import (
 )
 from coop.http import Caller, CoopDep
 from coop.idempotency import from_request
+from coop.policy.lifecycle import Status
 from coop.schemas import DEFAULT_LIMIT, Page
 
 READ = [requires("market:read")]
@@ -76,7 +77,7 @@ class BookingController(Controller):
         self,
         coop: CoopDep,
         principal: Caller,
-        status: Annotated[str | None, QueryParameter()] = None,
+        status: Annotated[Status | None, QueryParameter(description="One status")] = None,
         bed_id: Annotated[str | None, QueryParameter()] = None,
         home_id: Annotated[str | None, QueryParameter()] = None,
         role: Annotated[str | None, QueryParameter(pattern="^(requester|owner)$")] = None,

@@ -233,7 +233,17 @@ async def add_bed(
                 .returning(beds)
             )
         ).one()
+        await _touch_home(conn, home_id, now)
     return _bed_out(row)
+
+
+async def _touch_home(conn: AsyncConnection, home_id: str, now: datetime) -> None:
+    """A home's representation lists its beds: a bed change is a new version of the home."""
+    await conn.execute(
+        sa.update(homes)
+        .where(homes.c.id == home_id)
+        .values(version=homes.c.version + 1, updated_at=now)
+    )
 
 
 async def _owned_bed(
@@ -295,6 +305,7 @@ async def update_bed(
                 .returning(beds)
             )
         ).one()
+        await _touch_home(conn, bed.home_id, clock.now())
     return _bed_out(row)
 
 

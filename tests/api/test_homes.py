@@ -531,3 +531,27 @@ async def test_unknown_home_or_bed_is_404(region, http):
     assert_problem(r, 404, "not_found")
     r = await http.patch("/beds/bed_nope", json={"label": "A"}, headers=owner.h)
     assert_problem(r, 404, "not_found")
+
+
+async def test_a_bed_change_is_a_new_version_of_the_home(region, http):
+    owner = await region.authority()
+    home = await region.home(owner)
+    etag = (await http.get(f"/homes/{home['id']}", headers=owner.h)).headers["etag"]
+    r = await http.post(f"/homes/{home['id']}/beds", json={"label": "C"}, headers=owner.h)
+    assert r.status_code == 201
+    after = await http.get(f"/homes/{home['id']}", headers=owner.h)
+    assert after.json()["home_type"] == "multi" and after.headers["etag"] != etag
+    stale = await http.patch(
+        f"/homes/{home['id']}", json={"name": "Renamed"}, headers={**owner.h, "If-Match": etag}
+    )
+    assert_problem(stale, 412, "precondition_failed")
+    bed = home["beds"][0]["id"]
+    r = await http.patch(
+        f"/beds/{bed}",
+        json={"status": "out_of_use", "out_of_use_reason": "staffing"},
+        headers=owner.h,
+    )
+    assert r.status_code == 200
+    again = await http.get(f"/homes/{home['id']}", headers=owner.h)
+    assert again.headers["etag"] != after.headers["etag"]
+    assert again.json()["operational_capacity"] == 2
