@@ -141,6 +141,20 @@ async def _target(conn: AsyncConnection, principal: Principal, data: BookingIn) 
     return Target(row.id, row.home_id, row.owner, None)
 
 
+def _decide_time(
+    now: datetime, requester: str, target: Target, facts: BedFacts, urgency: str
+) -> datetime:
+    """When the shared policy decides this request (SPEC §3: the home window)."""
+    return decide_at(
+        created_at=now,
+        requester=requester,
+        owner=target.owner,
+        urgency=urgency,  # type: ignore[arg-type]
+        home_priority_until=target.void.home_priority_until if target.void else None,
+        priority=facts.policy.document.priority,
+    )
+
+
 def _check_dates(data: BookingIn, today: date) -> None:
     if data.end_date <= data.start_date:
         raise invalid("end_date", "end_date must be after start_date.")
@@ -190,14 +204,7 @@ async def create_booking(
         facts = await lock_bed(conn, target.bed_id, now, requester=requester)
         membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
-        decide_time = decide_at(
-            created_at=now,
-            requester=requester,
-            owner=target.owner,
-            urgency=data.urgency,
-            home_priority_until=target.void.home_priority_until if target.void else None,
-            priority=facts.policy.document.priority,
-        )
+        decide_time = _decide_time(now, requester, target, facts, data.urgency)
         booking_id = new_id("bkg")
         row = await insert_booking(
             conn,
@@ -249,14 +256,7 @@ async def quote_booking(
         membership = _known(facts.membership)
         quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
         reasons = await _reasons(conn, facts, target, data, requester, membership, quote, now)
-        decide_time = decide_at(
-            created_at=now,
-            requester=requester,
-            owner=target.owner,
-            urgency=data.urgency,
-            home_priority_until=target.void.home_priority_until if target.void else None,
-            priority=facts.policy.document.priority,
-        )
+        decide_time = _decide_time(now, requester, target, facts, data.urgency)
     return QuoteOut(
         owner=target.owner,
         bed_id=target.bed_id,

@@ -13,6 +13,8 @@ Migrations live in ``coop/migrations`` and are written by hand from this file;
 
 from __future__ import annotations
 
+from typing import get_args
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -34,6 +36,8 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, DATERANGE, JSONB, ExcludeConstraint
+
+from coop.policy import lifecycle, vocabulary
 
 metadata = MetaData(
     naming_convention={
@@ -58,27 +62,18 @@ def _updated() -> Column:
     return Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now())
 
 
-MEMBERSHIPS = ("member", "associate", "suspended")
-RATINGS = ("outstanding", "good", "requires_improvement", "inadequate", "not_yet_inspected")
-OPERATORS = ("in_house", "commissioned", "vcs_partnership")
-PURPOSES = ("emergency", "assessment", "long_term")
-HOME_GENDERS = ("mixed", "male", "female")
-HOME_STATUSES = ("open", "closed")
-BED_STATUSES = ("in_use", "out_of_use")
-OUT_OF_USE_REASONS = ("staffing", "ofsted_restriction", "matching", "maintenance")
+# The code lists come from the policy's vocabulary, so the database and the API agree.
+MEMBERSHIPS = get_args(vocabulary.Membership)
+RATINGS = get_args(vocabulary.OfstedRating)
+OPERATORS = get_args(vocabulary.Operator)
+PURPOSES = get_args(vocabulary.Purpose)
+HOME_GENDERS = get_args(vocabulary.HomeGender)
+HOME_STATUSES = get_args(vocabulary.HomeStatus)
+BED_STATUSES = get_args(vocabulary.BedStatus)
+OUT_OF_USE_REASONS = get_args(vocabulary.OutOfUseReason)
 VOID_STATUSES = ("open", "withdrawn")
-BOOKING_STATUSES = (
-    "pending",
-    "offered",
-    "confirmed",
-    "active",
-    "ended",
-    "withdrawn",
-    "declined",
-    "expired",
-    "cancelled",
-)
-URGENCIES = ("today", "within_5_days", "planned")
+BOOKING_STATUSES = get_args(lifecycle.Status)
+URGENCIES = get_args(vocabulary.Urgency)
 
 #: the days a booking holds its bed: offered and confirmed the planned period; active from
 #: arrival to the planned end; ended its occupied days. No two may overlap on a bed.
