@@ -359,7 +359,10 @@ def run_bookings_bench(
         )
     try:
         assert settings.database_url
-        upgrade(settings.database_url)
+        if embedded is not None:  # a configured database is migrated by `coop migrate` only
+            upgrade(settings.database_url)
+        elif not settings.redis_url:
+            raise SystemExit("coop bench needs COOP_REDIS_URL beside COOP_DATABASE_URL")
         port = _free_port()
         settings = settings.replace(issuer=f"http://127.0.0.1:{port}")
         with _server(settings, port) as (url, server_pid):

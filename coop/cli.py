@@ -1,4 +1,4 @@
-"""The ``coop`` command: serve, worker, migrate, authorities, clients, keys."""
+"""The ``coop`` command: serve, worker, migrate, authorities, clients, keys, bench."""
 
 from __future__ import annotations
 
@@ -52,6 +52,11 @@ def services(settings: Settings, *, redis: bool, migrate: bool = False) -> Itera
     from coop.db.migrate import upgrade
 
     embedded = None
+    if redis and not settings.embedded and not settings.redis_url:
+        raise SystemExit(
+            "COOP_DATABASE_URL is set but COOP_REDIS_URL is not: set both, or neither for "
+            "the embedded default"
+        )
     if settings.embedded:
         from coop.embedded import Embedded
 

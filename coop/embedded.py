@@ -3,7 +3,7 @@
 Both live under the data directory. PostgreSQL is shared by every coop process on the same
 directory (the library keeps a list of handles and the last one out stops the server), so
 ``coop clients add`` works whether or not ``coop serve`` is running. Redis is started only
-by the processes that run jobs (serve, demo, worker) and stopped by the one that started it.
+by the processes that run jobs (serve, worker, bench) and stopped by the one that started it.
 
 Synchronous on purpose: it runs before the event loop starts and after it stops.
 """

@@ -67,13 +67,23 @@ async def claim(conn: AsyncConnection, idem: IdempotencyKey | None) -> None:
     """Serialise on the key; replay (raise ``Replay``) if it was used with this request."""
     if idem is None:
         return
-    await conn.execute(
-        sa.select(
-            sa.func.pg_advisory_xact_lock(
-                sa.func.hashtextextended(f"idempotency:{idem.scope}:{idem.key}", 0)
+    try:
+        await conn.execute(
+            sa.select(
+                sa.func.pg_advisory_xact_lock(
+                    sa.func.hashtextextended(f"idempotency:{idem.scope}:{idem.key}", 0)
+                )
             )
         )
-    )
+    except sa.exc.DBAPIError as exc:
+        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_timeout
+            raise Problem(
+                409,
+                "idempotency_key_in_use",
+                f"A request with this {HEADER} is still being processed; retry shortly.",
+                headers={"Retry-After": "1"},
+            ) from None
+        raise
     row = (
         await conn.execute(
             sa.select(idempotency_keys).where(

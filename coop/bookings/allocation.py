@@ -400,7 +400,10 @@ async def move(
         reason=reason,
         detail=detail,
     )
-    return (await conn.execute(_MOVE, params)).one()
+    moved = (await conn.execute(_MOVE, params)).one_or_none()
+    if moved is None:  # the version guard: someone moved it first (the bed lock prevents it)
+        raise Problem(409, "conflict", "The booking changed meanwhile: read it again.")
+    return moved
 
 
 # -- deciding --------------------------------------------------------------------------------

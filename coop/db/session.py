@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from coop.errors import Problem
@@ -39,7 +39,10 @@ def constraint_name(exc: IntegrityError) -> str | None:
     return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
 
 
-def sqlstate(exc: IntegrityError) -> str | None:
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+def sqlstate(exc: DBAPIError) -> str | None:
     return getattr(exc.orig, "sqlstate", None) or getattr(
         getattr(exc.orig, "__cause__", None), "sqlstate", None
     )
@@ -78,3 +81,12 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
             yield conn
     except IntegrityError as exc:
         raise problem_from_integrity(exc) from None
+    except DBAPIError as exc:
+        if sqlstate(exc) == LOCK_NOT_AVAILABLE:  # waited lock_timeout for a row lock
+            raise Problem(
+                503,
+                "busy",
+                "Another request is changing the same thing; try again.",
+                headers={"Retry-After": "1"},
+            ) from None
+        raise
