@@ -25,6 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from coop.clock import local_date
 from coop.db.schema import (
     authorities,
     beds,
@@ -143,7 +144,9 @@ def _bed_facts_statement(*, lock: bool, with_requester: bool) -> sa.Select:
         .select_from(beds.join(homes, homes.c.id == beds.c.home_id).outerjoin(policy, sa.true()))
         .where(beds.c.id == sa.bindparam("bed_id"))
     )
-    return q.with_for_update(of=beds) if lock else q
+    # FOR NO KEY UPDATE of the home: decisions serialise per home (a bed's decision depends on
+    # the children in the home's other beds), while foreign-key checks (KEY SHARE) still pass.
+    return q.with_for_update(of=homes, key_share=True) if lock else q
 
 
 # Built once: SQLAlchemy memoises a statement's cache key, so reuse costs nothing to build.
@@ -199,8 +202,12 @@ async def bed_facts(
 async def lock_bed(
     conn: AsyncConnection, bed_id: str, now: datetime, *, requester: str | None = None
 ) -> BedFacts:
-    """Serialise per bed: take the bed's row lock (waiting at most the connection's
-    ``lock_timeout``) and read its facts in the same statement."""
+    """Serialise the bed's decisions: lock its home's row (waiting at most the connection's
+    ``lock_timeout``) and read the bed's facts in the same statement.
+
+    Per home rather than per bed: whether a child may live in one bed depends on the
+    children in the home's other beds (``care_alongside``), so two decisions in one home
+    must not interleave. Homes have one to a few beds; unrelated homes never wait."""
     return await bed_facts(conn, bed_id, now, lock=True, requester=requester)
 
 
@@ -244,11 +251,12 @@ async def live_bookings(conn: AsyncConnection, home_id: str, today: date) -> lis
 
 
 def occupants_of(rows: list[Any], bed_id: str) -> list[tuple[date, date, int]]:
-    """(from, until, age) of children held in the home's other beds."""
+    """(from, until, age) of the children living in the home's other beds: placements agreed
+    (confirmed) or begun (active). An offer is not yet a child living there."""
     return [
         (r.hold_during.lower, r.hold_during.upper, r.child["age"])
         for r in rows
-        if r.bed_id != bed_id and r.status in ("offered", "confirmed", "active")
+        if r.bed_id != bed_id and r.status in ("confirmed", "active")
     ]
 
 
@@ -414,17 +422,21 @@ def never_fits(
     facts: BedFacts,
     today: date,
     others: list[tuple[date, date, int]],
+    *,
+    deciding: bool = True,
 ) -> tuple[str, str] | None:
-    """(move, reason) for a pending booking that can never be offered this bed, else None.
+    """(move, reason) for a pending booking that cannot be offered this bed, else None.
 
-    ``b`` is a row of :func:`live_bookings` (membership and void window joined)."""
+    ``b`` is a row of :func:`live_bookings` (membership and void window joined). When only
+    screening a new request (``deciding=False``), what may change before it is decided —
+    the bed being out of use, the children living there — is left for the decision."""
     if b.start_date < today:
         return ("expire", "start_passed")
     if b.membership == "suspended":
         return ("decline", "requester_suspended")
     if facts.home.status == "closed":
         return ("decline", "home_closed")
-    if facts.bed.status == "out_of_use":
+    if deciding and facts.bed.status == "out_of_use":
         return ("decline", "unavailable")
     if b.requester != facts.owner:  # the owner needs no void
         if b.void_status != "open":
@@ -433,7 +445,7 @@ def never_fits(
         if not void_covers(window, b.start_date, b.end_date):
             return ("decline", "outside_void")
     child = msgspec.convert(b.child, ChildProfile)
-    people = residents_over(others, b.start_date, b.end_date)
+    people = residents_over(others, b.start_date, b.end_date) if deciding else []
     reason = fit(
         child, facts.facts(), people, b.start_date, b.end_date, facts.policy.document.rules
     )
@@ -484,7 +496,7 @@ async def allocate(
     only checked for what can never fit, so a hopeless request is declined at once.
     The caller holds the bed's lock (``facts`` came from :func:`lock_bed`)."""
     out = Outcome()
-    today = now.date()
+    today = local_date(now)
     bed_id = facts.bed.id
     if rows is None:
         rows = await live_bookings(conn, facts.home.id, today)
@@ -520,7 +532,7 @@ async def allocate(
         ),
     )
     for b in ranked:
-        verdict = never_fits(b, facts, today, others)
+        verdict = never_fits(b, facts, today, others, deciding=decidable(b))
         if verdict is not None:
             move_name, reason = verdict
             out.moved[b.id] = await move(conn, b, move_name, now=now, actor=actor, reason=reason)
@@ -558,10 +570,10 @@ async def decide(
     conn: AsyncConnection, facts: BedFacts, now: datetime, *, screen: frozenset[str] = frozenset()
 ) -> Outcome:
     """Let the bed's spent holds go, then allocate. The caller holds the bed's lock."""
-    rows = await live_bookings(conn, facts.home.id, now.date())
+    rows = await live_bookings(conn, facts.home.id, local_date(now))
     out = await expire_offers(conn, facts, rows, now)
     if out.moved:  # rare: read them again rather than patch the joined rows
-        rows = await live_bookings(conn, facts.home.id, now.date())
+        rows = await live_bookings(conn, facts.home.id, local_date(now))
     out.extend(await allocate(conn, facts, now, rows=rows, screen=screen))
     return out
 

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.bookings.allocation import Outcome, settle_bed
-from coop.clock import Clock
+from coop.clock import Clock, local_date
 from coop.db.schema import bookings, idempotency_keys
 from coop.db.session import transaction
 
@@ -64,7 +64,7 @@ async def due_beds(engine: AsyncEngine, now: datetime) -> list[str]:
                         bookings.c.status == "pending",
                         sa.or_(
                             bookings.c.decide_at <= now,
-                            bookings.c.start_date < now.date(),
+                            bookings.c.start_date < local_date(now),
                         ),
                     ),
                     sa.and_(bookings.c.status == "offered", bookings.c.offer_expires_at <= now),

@@ -41,13 +41,13 @@ from coop.bookings.schemas import (
     QuoteOut,
     StartIn,
 )
-from coop.clock import Clock
+from coop.clock import Clock, local_date
 from coop.db.schema import authorities, beds, booking_events, bookings, homes, voids
 from coop.db.session import transaction
 from coop.errors import Problem, conflict, invalid, not_found
 from coop.idempotency import IdempotencyKey, claim, remember
 from coop.ids import new_id
-from coop.policy.fit import ChildProfile, fit_all
+from coop.policy.fit import ChildProfile, fit, fit_all
 from coop.policy.lifecycle import InvalidTransition, allowed_moves
 from coop.policy.pricing import PriceBreakdown
 from coop.policy.priority import decide_at
@@ -198,7 +198,7 @@ async def create_booking(
     wake = Outcome()
     async with transaction(engine) as conn:
         await claim(conn, idem)  # first: a retry replays even once the dates no longer pass
-        _check_dates(data, now.date())
+        _check_dates(data, local_date(now))
         target = await _target(conn, principal, data)
         requester = principal.authority or ""
         facts = await lock_bed(conn, target.bed_id, now, requester=requester)
@@ -248,7 +248,7 @@ async def quote_booking(
 ) -> QuoteOut:
     """Price and fit of a would-be booking; nothing is saved."""
     now = clock.now()
-    _check_dates(data, now.date())
+    _check_dates(data, local_date(now))
     async with engine.connect() as conn:
         target = await _target(conn, principal, data)
         requester = principal.authority or ""
@@ -291,7 +291,7 @@ async def _reasons(
     ):
         reasons.append("outside_void")
     people = await residents(
-        conn, facts.home.id, facts.bed.id, data.start_date, data.end_date, now.date()
+        conn, facts.home.id, facts.bed.id, data.start_date, data.end_date, local_date(now)
     )
     reasons += fit_all(
         data.child,
@@ -385,13 +385,16 @@ async def make_move(
     """One move of the requester (``side="requester"``), the bed's owner (``"owner"``), or
     whichever of the two the caller is (``"either"``, for ``end``)."""
     now = clock.now()
-    today = now.date()
+    today = local_date(now)
     wake = Outcome()
     async with transaction(engine) as conn:
         await claim(conn, idem)
         head = await _visible_row(conn, principal, booking_id)
-        if side == "either":
-            side = "requester" if principal.authority == head.requester else "owner"
+        if side == "either":  # an owner ending a placement in its own bed may be either side
+            requester_side = principal.authority == head.requester and (
+                principal.has(SIDE_SCOPES["requester"]) or principal.authority != head.owner
+            )
+            side = "requester" if requester_side else "owner"
         needed = SIDE_SCOPES[side]
         if not principal.has(needed):
             raise Problem(403, "insufficient_scope", f"This needs the {needed} scope.")
@@ -445,6 +448,8 @@ async def make_move(
             if not expired:
                 raise _invalid_transition(exc) from None
             refused = _invalid_transition(exc)
+        except NoLongerFits as exc:  # the booking is declined (kept); the accept is refused
+            refused, expired = exc.problem, {row.id: exc.row}
         if expired or (refused is None and move_name in ("reject", "withdraw", "cancel")):
             # The bed (or part of it) is free again: the next in rank may be offered it.
             wake.extend(await decide(conn, facts, now))
@@ -457,12 +462,54 @@ async def make_move(
     return out
 
 
+class NoLongerFits(Exception):
+    """Accepting found the match no longer fits: the booking was declined with the reason."""
+
+    def __init__(self, row: Any, problem: Problem) -> None:
+        super().__init__(problem.detail)
+        self.row = row
+        self.problem = problem
+
+
 async def _accept(conn: AsyncConnection, row: Any, facts: BedFacts, actor: dict[str, Any]) -> Any:
     now: datetime = actor["now"]
     if row.status != "offered":
         raise InvalidTransition(row.status, "accept")
     membership = await _membership(conn, row.requester)
     locked = facts.quote(requester=row.requester, membership=membership, urgency=row.urgency)
+    # Check the match again against what holds now: the children living there (one may
+    # have been accepted into another bed since the offer), the home, and the budget.
+    people = await residents(
+        conn, facts.home.id, row.bed_id, row.start_date, row.end_date, local_date(now)
+    )
+    child = msgspec.convert(row.child, ChildProfile)
+    why = fit(
+        child, facts.facts(), people, row.start_date, row.end_date, facts.policy.document.rules
+    )
+    if (
+        why is None
+        and row.max_weekly_price_pence is not None
+        and (locked.weekly_rate_pence > row.max_weekly_price_pence)
+    ):
+        why = "over_budget"
+    if why is not None:
+        declined = await move(
+            conn,
+            row,
+            "decline",
+            reason=why,
+            detail={"at": "accept"},
+            **{**actor, "actor": "system:allocator"},
+        )
+        raise NoLongerFits(
+            declined,
+            conflict(
+                "no_longer_fits",
+                f"The match no longer fits ({why}): the request is declined and the bed "
+                "goes to the next in rank.",
+                reason=why,
+            ),
+        )
     row = await move(
         conn,
         row,

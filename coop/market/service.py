@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from coop.auth.guards import require_authority
 from coop.auth.principal import Principal
-from coop.clock import Clock
+from coop.clock import Clock, local_date
 from coop.db.schema import authorities, beds, homes, voids
 from coop.db.session import transaction
 from coop.errors import Problem, conflict, invalid, not_found
@@ -332,7 +332,7 @@ async def publish_void(
     engine: AsyncEngine, principal: Principal, data: VoidIn, clock: Clock
 ) -> VoidOut:
     now = clock.now()
-    today = now.date()
+    today = local_date(now)
     if data.available_until is not None and data.available_until <= data.available_from:
         raise invalid("available_until", "available_until must be after available_from.")
     if data.available_from < today:
@@ -423,7 +423,7 @@ async def search_voids(
     if query.region is not None and query.region != principal.region:
         raise Problem(403, "other_region", "You can search your own region's cooperative only.")
     now: datetime = clock.now()
-    today: date = now.date()
+    today: date = local_date(now)
     async with engine.connect() as conn:
         policy = await policy_at(conn, principal.region, now)
         membership = "member"

@@ -2,7 +2,7 @@
 
 ```
 pending ──allocate──> offered ──accept──> confirmed ──start──> active ──end──> ended
-   │                     │ reject / hold expires → declined, bed back to allocation
+   │                     │ reject / hold expires / no longer fits at accept → declined
    ├─ withdraw           ├─ withdraw            confirmed ─cancel─> cancelled
    ├─ decline (no fit, outranked, over budget, policy rule)
    └─ expire (void gone, start date passed)
@@ -49,6 +49,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("offered", "accept"): "confirmed",
     ("offered", "reject"): "declined",
     ("offered", "expire_offer"): "declined",
+    ("offered", "decline"): "declined",  # at accept the match no longer fits (re-checked)
     ("offered", "withdraw"): "withdrawn",
     ("confirmed", "cancel"): "cancelled",
     ("confirmed", "start"): "active",
