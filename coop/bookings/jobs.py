@@ -55,6 +55,7 @@ async def settle(engine: AsyncEngine, bed_id: str, now: datetime, scheduler: Sch
 
 async def due_beds(engine: AsyncEngine, now: datetime) -> list[str]:
     """Beds with work the clock has made due: decidable requests, passed starts, spent holds."""
+    offer = bookings.alias("offer")
     async with engine.connect() as conn:
         rows = await conn.execute(
             sa.select(bookings.c.bed_id)
@@ -65,6 +66,15 @@ async def due_beds(engine: AsyncEngine, now: datetime) -> list[str]:
                         sa.or_(
                             bookings.c.decide_at <= now,
                             bookings.c.start_date < local_date(now),
+                        ),
+                        # not one simply waiting behind an offer: the offer's accept, reject
+                        # or expiry wakes the bed
+                        ~sa.exists().where(
+                            offer.c.bed_id == bookings.c.bed_id,
+                            offer.c.status == "offered",
+                            offer.c.offer_expires_at > now,
+                            offer.c.start_date < bookings.c.end_date,
+                            offer.c.end_date > bookings.c.start_date,
                         ),
                     ),
                     sa.and_(bookings.c.status == "offered", bookings.c.offer_expires_at <= now),

@@ -604,24 +604,33 @@ async def list_bookings(
 ) -> Page[BookingOut]:
     me = require_authority(principal)
     check_limit(limit)
-    if role == "requester":
-        mine = bookings.c.requester == me
-    elif role == "owner":
-        mine = bookings.c.owner == me
-    else:
-        mine = sa.or_(bookings.c.requester == me, bookings.c.owner == me)
-    q = sa.select(bookings).where(mine)
-    if status:
-        q = q.where(bookings.c.status == status)
-    if bed_id:
-        q = q.where(bookings.c.bed_id == bed_id)
-    if home_id:
-        q = q.where(bookings.c.home_id == home_id)
     after = decode_cursor(cursor)
-    if after:
-        q = q.where(bookings.c.id > str(after[0]))
+
+    def page_of(mine: Any) -> sa.Select:
+        """One keyset page over one index: (requester, id) or (owner, id)."""
+        q = sa.select(bookings).where(mine)
+        if status:
+            q = q.where(bookings.c.status == status)
+        if bed_id:
+            q = q.where(bookings.c.bed_id == bed_id)
+        if home_id:
+            q = q.where(bookings.c.home_id == home_id)
+        if after:
+            q = q.where(bookings.c.id > str(after[0]))
+        return q.order_by(bookings.c.id).limit(limit + 1)
+
+    as_requester = page_of(bookings.c.requester == me)
+    # on its own beds, but not its own requests (those are in the first page already)
+    as_owner = page_of(sa.and_(bookings.c.owner == me, bookings.c.requester != me))
+    if role == "requester":
+        q = as_requester
+    elif role == "owner":
+        q = page_of(bookings.c.owner == me)
+    else:  # two index scans merged, rather than one OR that walks the whole table
+        both = sa.union_all(as_requester, as_owner).subquery()
+        q = sa.select(both).order_by(both.c.id).limit(limit + 1)
     async with engine.connect() as conn:
-        rows = (await conn.execute(q.order_by(bookings.c.id).limit(limit + 1))).all()
+        rows = (await conn.execute(q)).all()
     items = [to_out(r) for r in rows[:limit]]
     return Page(
         items=items, next_cursor=encode_cursor([items[-1].id]) if len(rows) > limit else None

@@ -82,7 +82,8 @@ async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     except IntegrityError as exc:
         raise problem_from_integrity(exc) from None
     except DBAPIError as exc:
-        if sqlstate(exc) == LOCK_NOT_AVAILABLE:  # waited lock_timeout for a row lock
+        # waited lock_timeout for a lock, or lost a deadlock / serialization race: retryable
+        if sqlstate(exc) in (LOCK_NOT_AVAILABLE, "40P01", "40001"):
             raise Problem(
                 503,
                 "busy",

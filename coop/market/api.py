@@ -10,6 +10,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coop.auth.guards import requires
 from coop.http import Caller, CoopDep, etag, if_match
+from coop.idempotency import from_request
 from coop.market import service
 from coop.market.schemas import (
     BedIn,
@@ -41,9 +42,10 @@ class HomeController(Controller):
 
     @post(guards=WRITE, summary="Register a home of your authority (optionally with its beds)")
     async def create(
-        self, data: JSONBody[HomeIn], coop: CoopDep, principal: Caller
+        self, data: JSONBody[HomeIn], request: Request, coop: CoopDep, principal: Caller
     ) -> Response[HomeOut]:
-        out = await service.create_home(coop.engine, principal, data, coop.clock)
+        idem = await from_request(request, principal)
+        out = await service.create_home(coop.engine, principal, data, coop.clock, idem)
         return Response(out, status_code=201, headers={"ETag": etag(out.version)})
 
     @get(guards=READ, summary="Homes of your region")
@@ -88,9 +90,15 @@ class HomeController(Controller):
 
     @post("/{home_id:str}/beds", guards=WRITE, summary="Add a bed to your home")
     async def add_bed(
-        self, home_id: FromPath[str], data: JSONBody[BedIn], coop: CoopDep, principal: Caller
+        self,
+        home_id: FromPath[str],
+        data: JSONBody[BedIn],
+        request: Request,
+        coop: CoopDep,
+        principal: Caller,
     ) -> Response[BedOut]:
-        out = await service.add_bed(coop.engine, principal, home_id, data, coop.clock)
+        idem = await from_request(request, principal)
+        out = await service.add_bed(coop.engine, principal, home_id, data, coop.clock, idem)
         return Response(out, status_code=201, headers={"ETag": etag(out.version)})
 
 
@@ -129,9 +137,10 @@ class VoidController(Controller):
         "publish (422).",
     )
     async def publish(
-        self, data: JSONBody[VoidIn], coop: CoopDep, principal: Caller
+        self, data: JSONBody[VoidIn], request: Request, coop: CoopDep, principal: Caller
     ) -> Response[VoidOut]:
-        out = await service.publish_void(coop.engine, principal, data, coop.clock)
+        idem = await from_request(request, principal)
+        out = await service.publish_void(coop.engine, principal, data, coop.clock, idem)
         return Response(out, status_code=201)
 
     @get(
@@ -211,5 +220,8 @@ class VoidController(Controller):
         status_code=200,
         summary="Withdraw a void (no new offers on it)",
     )
-    async def withdraw(self, void_id: FromPath[str], coop: CoopDep, principal: Caller) -> VoidOut:
-        return await service.withdraw_void(coop.engine, principal, void_id, coop.clock)
+    async def withdraw(
+        self, void_id: FromPath[str], request: Request, coop: CoopDep, principal: Caller
+    ) -> VoidOut:
+        idem = await from_request(request, principal)
+        return await service.withdraw_void(coop.engine, principal, void_id, coop.clock, idem)

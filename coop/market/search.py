@@ -7,14 +7,14 @@ pagination) by :func:`rate_sql`, a mirror of :func:`coop.policy.pricing.price`;
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from coop.db.schema import beds, homes, voids
+from coop.db.schema import beds, bookings, homes, voids
 from coop.errors import invalid
 from coop.market.schemas import HomeSummary, VoidHit
 from coop.policy.document import Pricing
@@ -177,6 +177,16 @@ async def run(
         stmt = stmt.where(
             voids.c.available_from < q.to,
             sa.or_(voids.c.available_until.is_(None), voids.c.available_until >= q.to),
+        )
+    if q.from_ or q.to:
+        # the bed must not be held (offered, confirmed, active) over the days asked for
+        first = q.from_ or (q.to - timedelta(days=1))  # type: ignore[operator]
+        last = q.to or (q.from_ + timedelta(days=1))  # type: ignore[operator]
+        stmt = stmt.where(
+            ~sa.exists().where(
+                bookings.c.bed_id == voids.c.bed_id,
+                bookings.c.hold_during.overlaps(sa.func.daterange(first, last, "[)")),
+            )
         )
     if q.age is not None:
         stmt = stmt.where(homes.c.age_min <= q.age, homes.c.age_max >= q.age)

@@ -18,6 +18,7 @@ from coop.clock import Clock, local_date
 from coop.db.schema import authorities, beds, homes, voids
 from coop.db.session import transaction
 from coop.errors import Problem, conflict, invalid, not_found
+from coop.idempotency import IdempotencyKey, claim, remember
 from coop.ids import new_id
 from coop.market import search
 from coop.market.schemas import (
@@ -137,7 +138,11 @@ def _unique_labels(labels: list[str]) -> None:
 
 
 async def create_home(
-    engine: AsyncEngine, principal: Principal, data: HomeIn, clock: Clock
+    engine: AsyncEngine,
+    principal: Principal,
+    data: HomeIn,
+    clock: Clock,
+    idem: IdempotencyKey | None = None,
 ) -> HomeOut:
     owner = require_authority(principal)
     _check_ages(data.age_min, data.age_max)
@@ -148,6 +153,7 @@ async def create_home(
     values["risks_managed"] = sorted(set(data.risks_managed))
     now = clock.now()
     async with transaction(engine) as conn:
+        await claim(conn, idem)
         region = await conn.scalar(
             sa.select(authorities.c.region).where(authorities.c.slug == owner)
         )
@@ -177,7 +183,9 @@ async def create_home(
                     for b in bed_in
                 ],
             )
-        return await _home(conn, row)
+        out = await _home(conn, row)
+        await remember(conn, idem, 201, out)
+    return out
 
 
 async def update_home(
@@ -210,13 +218,33 @@ async def update_home(
                     .returning(homes)
                 )
             ).one()
+            if "status" in changes or "ofsted_rating" in changes:
+                await _withdraw_voids_if_barred(conn, row, clock.now())
         return await _home(conn, row)
 
 
+async def _withdraw_voids_if_barred(conn: AsyncConnection, home: sa.Row, now: datetime) -> None:
+    """A home closed, or rated below the region's minimum, offers nothing any more: its open
+    voids are withdrawn (requests on them then expire ``outside_void`` when decided)."""
+    minimum = (await policy_at(conn, home.region, now)).document.rules.min_ofsted_rating_to_publish
+    if home.status == "closed" or not rating_at_least(home.ofsted_rating, minimum):
+        await conn.execute(
+            sa.update(voids)
+            .where(voids.c.home_id == home.id, voids.c.status == "open")
+            .values(status="withdrawn", withdrawn_at=now)
+        )
+
+
 async def add_bed(
-    engine: AsyncEngine, principal: Principal, home_id: str, data: BedIn, clock: Clock
+    engine: AsyncEngine,
+    principal: Principal,
+    home_id: str,
+    data: BedIn,
+    clock: Clock,
+    idem: IdempotencyKey | None = None,
 ) -> BedOut:
     async with transaction(engine) as conn:
+        await claim(conn, idem)
         # Lock the home: its type (solo/dual/multi) changes with its number of beds.
         await _owned_home(conn, home_id, principal, lock=True)
         now = clock.now()
@@ -234,7 +262,9 @@ async def add_bed(
             )
         ).one()
         await _touch_home(conn, home_id, now)
-    return _bed_out(row)
+        out = _bed_out(row)
+        await remember(conn, idem, 201, out)
+    return out
 
 
 async def _touch_home(conn: AsyncConnection, home_id: str, now: datetime) -> None:
@@ -329,15 +359,20 @@ def _void_out(row: sa.Row, owner: str) -> VoidOut:
 
 
 async def publish_void(
-    engine: AsyncEngine, principal: Principal, data: VoidIn, clock: Clock
+    engine: AsyncEngine,
+    principal: Principal,
+    data: VoidIn,
+    clock: Clock,
+    idem: IdempotencyKey | None = None,
 ) -> VoidOut:
     now = clock.now()
     today = local_date(now)
     if data.available_until is not None and data.available_until <= data.available_from:
         raise invalid("available_until", "available_until must be after available_from.")
-    if data.available_from < today:
-        raise invalid("available_from", "A void cannot start in the past.", code="in_the_past")
     async with transaction(engine) as conn:
+        await claim(conn, idem)  # first: a retry replays even once the date has passed
+        if data.available_from < today:
+            raise invalid("available_from", "A void cannot start in the past.", code="in_the_past")
         bed, home = await _owned_bed(conn, data.bed_id, principal, lock=True)
         policy = await policy_at(conn, home.region, now)
         if home.status == "closed":
@@ -372,7 +407,9 @@ async def publish_void(
                 .returning(voids)
             )
         ).one()
-    return _void_out(row, home.owner)
+        out = _void_out(row, home.owner)
+        await remember(conn, idem, 201, out)
+    return out
 
 
 async def _visible_void(
@@ -398,9 +435,14 @@ async def get_void(engine: AsyncEngine, principal: Principal, void_id: str) -> V
 
 
 async def withdraw_void(
-    engine: AsyncEngine, principal: Principal, void_id: str, clock: Clock
+    engine: AsyncEngine,
+    principal: Principal,
+    void_id: str,
+    clock: Clock,
+    idem: IdempotencyKey | None = None,
 ) -> VoidOut:
     async with transaction(engine) as conn:
+        await claim(conn, idem)
         row, owner = await _visible_void(conn, void_id, principal, lock=True)
         if owner != principal.authority:
             raise Problem(403, "not_owner", "Only the home's owning authority can withdraw it.")
@@ -414,7 +456,9 @@ async def withdraw_void(
                 .returning(voids)
             )
         ).one()
-    return _void_out(row, owner)
+        out = _void_out(row, owner)
+        await remember(conn, idem, 200, out)
+    return out
 
 
 async def search_voids(

@@ -148,3 +148,93 @@ async def test_an_owner_ends_a_placement_in_its_own_bed_with_homes_write(region,
     )
     assert r.status_code == 200, r.text
     assert r.json()["status"] == "ended"
+
+
+async def test_a_home_rated_inadequate_withdraws_its_voids(region, http):
+    owner = await region.authority("cambs")
+    home = await region.home(owner)
+    void = await region.void(owner, home["beds"][0]["id"])
+    r = await http.patch(
+        f"/homes/{home['id']}",
+        json={"ofsted_rating": "inadequate"},
+        headers={**owner.h, "If-Match": f'"{home["version"]}"'},
+    )
+    assert r.status_code == 200
+    gone = (await http.get(f"/voids/{void['id']}", headers=owner.h)).json()
+    assert gone["status"] == "withdrawn"
+    assert (await http.get("/voids", headers=owner.h)).json()["items"] == []
+
+
+async def test_search_leaves_out_a_bed_held_over_the_days_asked_for(region, http):
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner)
+    void = await region.void(owner, home["beds"][0]["id"])
+    r = await http.post(
+        "/bookings",
+        json=request(
+            void["id"], region, urgency="today", start_date=region.day(0), end_date=region.day(30)
+        ),
+        headers=buyer.h,
+    )
+    await http.post(f"/bookings/{r.json()['id']}/accept", headers=owner.h)
+    held = await http.get(f"/voids?from={region.day(1)}&to={region.day(20)}", headers=buyer.h)
+    assert held.json()["items"] == []
+    free = await http.get(f"/voids?from={region.day(30)}&to={region.day(40)}", headers=buyer.h)
+    assert [v["id"] for v in free.json()["items"]] == [void["id"]]
+
+
+async def test_the_sweep_leaves_alone_a_request_waiting_behind_an_offer(region, http, coop):
+    from coop.bookings.jobs import due_beds
+
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner)
+    void = await region.void(owner, home["beds"][0]["id"])
+    today = {"urgency": "today", "start_date": region.day(0), "end_date": region.day(10)}
+    await http.post("/bookings", json=request(void["id"], region, **today), headers=buyer.h)
+    waiting = await http.post(
+        "/bookings", json=request(void["id"], region, **today), headers=buyer.h
+    )
+    assert waiting.json()["status"] == "pending"
+    assert void["bed_id"] not in await due_beds(coop.engine, coop.clock.now())
+
+
+async def test_the_booking_list_shows_each_booking_once_across_both_roles(region, http):
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner, beds=[{"label": str(i)} for i in range(3)])
+    ids = set()
+    for bed in home["beds"]:  # the owner's own requests: it is requester and owner
+        r = await http.post(
+            "/bookings",
+            json={
+                "bed_id": bed["id"],
+                "child": child(),
+                "urgency": "planned",
+                "start_date": region.day(3),
+                "end_date": region.day(9),
+            },
+            headers=owner.h,
+        )
+        ids.add(r.json()["id"])
+    for bed in home["beds"]:
+        void = await region.void(owner, bed["id"], available_from=region.day(20))
+        r = await http.post(
+            "/bookings",
+            json=request(void["id"], region, start_date=region.day(21), end_date=region.day(30)),
+            headers=buyer.h,
+        )
+        ids.add(r.json()["id"])
+    seen, cursor = [], None
+    while True:
+        r = await http.get(
+            "/bookings",
+            params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            headers=owner.h,
+        )
+        seen += [b["id"] for b in r.json()["items"]]
+        cursor = r.json()["next_cursor"]
+        if not cursor:
+            break
+    assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen)) == 6

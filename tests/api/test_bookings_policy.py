@@ -497,8 +497,34 @@ async def test_a_closed_home_declines_home_closed(region, http):
         headers={**owner.h, "If-Match": f'"{home["version"]}"'},
     )
     assert r.status_code == 200, r.text
-    b = await book(http, buyer, ask(region, void=void, urgency="today"))
+    # Closing the home withdrew its voids: a new request on one is refused outright...
+    r = await http.post("/bookings", json=ask(region, void=void, urgency="today"), headers=buyer.h)
+    assert_problem(r, 422, "void_not_open")
+    # ...and the owner's own request for the bed is declined home_closed.
+    own = {**ask(region, void=void, urgency="today"), "bed_id": home["beds"][0]["id"]}
+    own.pop("void_id")
+    b = await book(http, owner, own)
     assert (b["status"], b["status_reason"]) == ("declined", "home_closed")
+
+
+async def test_a_request_waiting_when_the_home_closes_is_declined_home_closed(
+    region, http, coop, clock
+):
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner)
+    void = await region.void(owner, home["beds"][0]["id"])
+    b = await book(http, buyer, ask(region, void=void))  # waits out the home window
+    assert b["status"] == "pending"
+    r = await http.patch(
+        f"/homes/{home['id']}",
+        json={"status": "closed"},
+        headers={**owner.h, "If-Match": f'"{home["version"]}"'},
+    )
+    assert r.status_code == 200
+    clock.advance(hours=49)
+    await sweep(coop)
+    assert await status(http, buyer, b) == ("declined", "home_closed")
 
 
 async def test_a_suspended_requester_is_declined(region, http):

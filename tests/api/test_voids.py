@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from coop.db.schema import voids
-from tests.support import Actor, Region, assert_problem, count
+from tests.support import Actor, Region, assert_problem, count, home_payload
 
 
 def _ts(text: str) -> datetime:
@@ -821,3 +821,32 @@ async def test_a_cursor_of_another_search_shape_is_422(http, market):
     for params in ({"cursor": plain_cursor, **near}, {"cursor": near_cursor}):
         r = await http.get("/voids", params=params, headers=market.member.h)
         assert assert_problem(r, 422, "validation_error")["field"] == "$.cursor"
+
+
+async def test_idempotency_key_replays_home_bed_and_void_creation(region, http, coop):
+    owner = await region.authority()
+    body = home_payload()
+    key = {"Idempotency-Key": "create-home-1"}
+    first = await http.post("/homes", json=body, headers={**owner.h, **key})
+    again = await http.post("/homes", json=body, headers={**owner.h, **key})
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() and again.headers["idempotent-replayed"] == "true"
+    home = first.json()
+    bed_key = {"Idempotency-Key": "add-bed-1"}
+    b1 = await http.post(
+        f"/homes/{home['id']}/beds", json={"label": "Z"}, headers={**owner.h, **bed_key}
+    )
+    b2 = await http.post(
+        f"/homes/{home['id']}/beds", json={"label": "Z"}, headers={**owner.h, **bed_key}
+    )
+    assert b1.json() == b2.json()
+    void_body = {"bed_id": b1.json()["id"], "available_from": region.day(0)}
+    void_key = {"Idempotency-Key": "publish-1"}
+    v1 = await http.post("/voids", json=void_body, headers={**owner.h, **void_key})
+    v2 = await http.post("/voids", json=void_body, headers={**owner.h, **void_key})
+    assert (v1.status_code, v2.status_code) == (201, 201) and v1.json() == v2.json()
+    other = await http.post(
+        "/voids", json={**void_body, "notes": "x"}, headers={**owner.h, **void_key}
+    )
+    assert_problem(other, 422, "idempotency_key_reused")
+    assert await count(coop, voids, voids.c.bed_id == b1.json()["id"]) == 1
