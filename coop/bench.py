@@ -341,7 +341,8 @@ def _server(settings: Settings, port: int) -> Any:
 
 def run_bookings_bench(
     settings: Settings, *, clients: int, processes: int, seconds: float, homes: int
-) -> int:
+) -> tuple[int, list[str]]:
+    """Run the bench; return the exit code (1 if any double booking) and the report lines."""
     from coop.db.migrate import upgrade
 
     tmp = None
@@ -398,37 +399,38 @@ def run_bookings_bench(
     decided = sum(v for k, v in bookings["outcomes"].items() if k in ("offered", "declined"))
     ratio = bookings["per_second"] / ceiling["per_second"] if ceiling["per_second"] else 0.0
     where = "embedded PostgreSQL + Redis" if embedded else "COOP_DATABASE_URL / COOP_REDIS_URL"
-    print(
+    report: list[str] = []
+    report.append(
         f"coop bench bookings — {os.cpu_count()} cores, {where}, one uvicorn process with the "
         f"worker, load from {processes} processes"
     )
-    print(
+    report.append(
         f"  market: {market['beds']} beds with open voids, home window 0, requests for a "
         "random bed and week"
     )
-    print(
+    report.append(
         f"  bookings   {bookings['per_second']:7.1f} decisions/s over {seconds:.0f} s at "
         f"{clients} clients   p50 {bookings['p50_ms']:.1f} ms   p95 {bookings['p95_ms']:.1f} ms"
         f"   p99 {bookings['p99_ms']:.1f} ms"
     )
-    print(
+    report.append(
         f"             outcomes {dict(sorted(bookings['outcomes'].items()))} "
         f"({decided} offered or declined in the request)"
     )
-    print(
+    report.append(
         f"  ceiling    {ceiling['per_second']:7.1f} req/s (POST /_bench/insert: same auth, one "
         f"INSERT)   p50 {ceiling['p50_ms']:.1f} ms   p99 {ceiling['p99_ms']:.1f} ms"
     )
-    print(f"  ratio      {ratio:.0%} of the ceiling")
+    report.append(f"  ratio      {ratio:.0%} of the ceiling")
     for name, r in (("bookings", bookings), ("ceiling", ceiling)):
-        print(
+        report.append(
             f"  CPU/request {name:9} server {r['server_cpu_ms']:.2f} ms, everything else "
             f"(PostgreSQL, Redis, load generators) {r['other_cpu_ms']:.2f} ms; machine "
             f"{r['busy_pct']:.0f}% busy"
         )
-    print(f"  double bookings: {doubles}")
-    print(
+    report.append(f"  double bookings: {doubles}")
+    report.append(
         f"  reproduce: coop bench bookings --clients {clients} --processes {processes} "
         f"--seconds {seconds:g} --homes {homes}"
     )
-    return 0 if doubles == 0 else 1
+    return (0 if doubles == 0 else 1), report

@@ -241,13 +241,15 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
     from coop.bench import run_bookings_bench
 
-    return run_bookings_bench(
+    code, report = run_bookings_bench(
         settings,
         clients=args.clients,
         processes=args.processes,
         seconds=args.seconds,
         homes=args.homes,
     )
+    print("\n".join(report))
+    return code
 
 
 # -- parser ----------------------------------------------------------------------------------
