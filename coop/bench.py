@@ -38,6 +38,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
+from coop.clock import local_date
 from coop.settings import Settings
 
 DOUBLE_BOOKINGS = sa.text(
@@ -233,7 +234,7 @@ async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, A
             tokens[slug] = await token(c["client_id"], c["client_secret"])
         owner, *buyers = list(tokens)
         owner_h = {"Authorization": f"Bearer {tokens[owner]}"}
-        today = datetime.now(UTC).date()
+        today = local_date(datetime.now(UTC))  # English days, as the service counts them
         voids = []
         for h in range(homes):
             r = await http.post(

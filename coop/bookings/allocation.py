@@ -3,8 +3,8 @@
 :func:`decide` (spent holds go, then :func:`allocate`) is the only code that decides a bed's
 bookings: inside a request (a new one, or a move that frees the bed), by the deferred job at
 ``decide_at``, by the offer-hold expiry job and by the sweep (the last three through
-:func:`settle_bed`). It runs under the bed's row lock (:func:`lock_bed`), so a bed's
-decisions are serial while unrelated beds never wait on each other; the exclusion
+:func:`settle_bed`). It runs under the lock of the bed's home (:func:`lock_bed`), so a
+home's decisions are serial while unrelated homes never wait on each other; the exclusion
 constraint on ``bookings.hold_during`` backs the lock.
 
 Round trips are few on purpose (``coop bench bookings`` measures them): one statement locks
@@ -178,7 +178,7 @@ async def bed_facts(
             raise Problem(
                 503,
                 "bed_busy",
-                "The bed is being decided by another request; try again.",
+                "Another request is deciding a bed in this home; try again.",
                 headers={"Retry-After": "1"},
             ) from None
         raise
@@ -409,7 +409,7 @@ async def move(
         detail=detail,
     )
     moved = (await conn.execute(_MOVE, params)).one_or_none()
-    if moved is None:  # the version guard: someone moved it first (the bed lock prevents it)
+    if moved is None:  # the version guard: someone moved it first (the home lock prevents it)
         raise Problem(409, "conflict", "The booking changed meanwhile: read it again.")
     return moved
 
@@ -494,7 +494,7 @@ async def allocate(
 
     Bookings named in ``screen`` that are not decidable yet (the home window holds them) are
     only checked for what can never fit, so a hopeless request is declined at once.
-    The caller holds the bed's lock (``facts`` came from :func:`lock_bed`)."""
+    The caller holds the home's lock (``facts`` came from :func:`lock_bed`)."""
     out = Outcome()
     today = local_date(now)
     bed_id = facts.bed.id
@@ -507,7 +507,6 @@ async def allocate(
         if r.hold_during is not None
     ]
 
-    # Decidable now, or its start has passed (expired at once, whatever its decide_at).
     def decidable(r: Any) -> bool:
         # decidable now, or its start has passed (expired at once, whatever its decide_at)
         return r.decide_at <= now or r.start_date < today
@@ -569,7 +568,7 @@ async def allocate(
 async def decide(
     conn: AsyncConnection, facts: BedFacts, now: datetime, *, screen: frozenset[str] = frozenset()
 ) -> Outcome:
-    """Let the bed's spent holds go, then allocate. The caller holds the bed's lock."""
+    """Let the bed's spent holds go, then allocate. The caller holds the home's lock."""
     rows = await live_bookings(conn, facts.home.id, local_date(now))
     out = await expire_offers(conn, facts, rows, now)
     if out.moved:  # rare: read them again rather than patch the joined rows

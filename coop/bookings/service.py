@@ -1,7 +1,7 @@
 """Bookings: requests, offers, holds and the moves of both sides.
 
-Every use case is one transaction, in this lock order: the idempotency key, then the bed
-(``lock_bed``), then the booking rows. Allocation happens inside the request when the
+Every use case is one transaction, in this lock order: the idempotency key, then the bed's
+home (``lock_bed``), then the booking rows. Allocation happens inside the request when the
 booking is already decidable; otherwise a job wakes it at ``decide_at`` (scheduled after
 commit: Redis carries wake-ups, the database is the truth, and the sweep catches anything
 a lost job missed).
@@ -499,7 +499,8 @@ async def _accept(conn: AsyncConnection, row: Any, facts: BedFacts, actor: dict[
             "decline",
             reason=why,
             detail={"at": "accept"},
-            **{**actor, "actor": "system:allocator"},
+            now=now,
+            actor="system:allocator",  # the policy declines it, not the owner
         )
         raise NoLongerFits(
             declined,

@@ -27,7 +27,7 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             "server_settings": {
                 "application_name": "coop",
                 "timezone": "UTC",
-                # A request never waits long for a bed's lock: it gets a 503 bed_busy.
+                # A request never waits long for a lock: it gets a 503 (busy / bed_busy).
                 "lock_timeout": "5s",
             }
         },

@@ -68,7 +68,7 @@ async def _visible_home(
 ) -> sa.Row:
     q = sa.select(homes).where(homes.c.id == home_id, homes.c.region == principal.region)
     if lock:
-        q = q.with_for_update()
+        q = q.with_for_update(key_share=True)  # NO KEY UPDATE: foreign-key checks still pass
     row = (await conn.execute(q)).one_or_none()
     if row is None:
         raise not_found("home", home_id)
@@ -285,7 +285,9 @@ async def _owned_bed(
         .where(beds.c.id == bed_id, homes.c.region == principal.region)
     )
     if lock:
-        q = q.with_for_update(of=beds)
+        # Lock order home → bed, as bookings do; NO KEY UPDATE, so a booking inserted meanwhile
+        # (whose foreign key takes KEY SHARE on both) never deadlocks with a bed change.
+        q = q.with_for_update(of=(homes, beds), key_share=True)
     bed = (await conn.execute(q)).one_or_none()
     if bed is None:
         raise not_found("bed", bed_id)
@@ -421,7 +423,7 @@ async def _visible_void(
         .where(voids.c.id == void_id, homes.c.region == principal.region)
     )
     if lock:
-        q = q.with_for_update(of=voids)
+        q = q.with_for_update(of=voids, key_share=True)
     row = (await conn.execute(q)).one_or_none()
     if row is None:
         raise not_found("void", void_id)

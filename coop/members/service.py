@@ -62,7 +62,9 @@ async def update_authority(
     async with transaction(engine) as conn:
         row = (
             await conn.execute(
-                sa.select(authorities).where(authorities.c.slug == slug).with_for_update()
+                sa.select(authorities)
+                .where(authorities.c.slug == slug)
+                .with_for_update(key_share=True)
             )
         ).one_or_none()
         if row is None:

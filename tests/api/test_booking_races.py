@@ -107,3 +107,32 @@ async def test_the_database_refuses_overlapping_holds_even_without_the_lock(regi
         assert exc.orig.sqlstate == "23P01"  # exclusion violation
     else:  # pragma: no cover
         raise AssertionError("the exclusion constraint let two holds overlap")
+
+
+async def test_bed_changes_and_bookings_in_one_home_do_not_deadlock(region, http):
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner, beds=[{"label": str(i)} for i in range(4)])
+    beds = [b["id"] for b in home["beds"]]
+    voids = [await region.void(owner, b) for b in beds[1:]]
+    calls = []
+    for round_ in range(8):
+        calls.append(http.patch(f"/beds/{beds[0]}", json={"label": f"r{round_}"}, headers=owner.h))
+        for v in voids:
+            calls.append(
+                http.post(
+                    "/bookings",
+                    json={
+                        "void_id": v["id"],
+                        "child": child(ref=f"d{round_}"),
+                        "urgency": "today",
+                        "start_date": region.day(0),
+                        "end_date": region.day(3 + round_),
+                    },
+                    headers=buyer.h,
+                )
+            )
+    answers = await asyncio.gather(*calls)
+    assert sorted({r.status_code for r in answers}) == [200, 201], {
+        r.status_code: r.text for r in answers if r.status_code >= 300
+    }

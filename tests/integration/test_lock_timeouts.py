@@ -40,3 +40,32 @@ async def test_a_key_still_in_use_by_another_request_is_409(coop):
                 await claim(conn, key)
         await first.execute(sa.text("ROLLBACK"))
     assert (refused.value.status, refused.value.code) == (409, "idempotency_key_in_use")
+
+
+async def test_a_bed_locked_for_a_change_never_blocks_a_bookings_foreign_key(coop, region):
+    """PATCH /beds locks the bed (and its home) while a booking's INSERT checks its foreign
+    keys with KEY SHARE: the two must not wait on each other (they once deadlocked)."""
+    from coop.auth.principal import Principal
+    from coop.db.schema import beds
+    from coop.market.service import _owned_bed
+
+    owner = await region.authority("cambs")
+    home = await region.home(owner)
+    bed = home["beds"][0]["id"]
+    principal = Principal(
+        client_id=owner.client_id,
+        region=region.slug,
+        authority=owner.authority,
+        scopes=frozenset({"homes:write"}),
+    )
+    async with coop.engine.connect() as changing:
+        await changing.execute(sa.text("BEGIN"))
+        await _owned_bed(changing, bed, principal, lock=True)
+        async with coop.engine.begin() as booking:
+            await booking.execute(sa.text("SET LOCAL lock_timeout = '300ms'"))
+            await booking.execute(  # what the foreign-key check of an INSERT does
+                sa.select(beds.c.id)
+                .where(beds.c.id == bed)
+                .with_for_update(read=True, key_share=True)
+            )
+        await changing.execute(sa.text("ROLLBACK"))
