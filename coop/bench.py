@@ -10,7 +10,7 @@ What it does, all on this machine:
    every request is decided inside its own request), one owner with ``--homes`` homes of
    four beds each, a void on every bed, and eight buying authorities;
 4. drives load from ``--processes`` separate processes (``--clients`` concurrent requests
-   in all) for ``--seconds``: each request asks a random bed for a random week ahead;
+   in all) for ``--seconds``: each request is fresh, a random bed for a random week ahead;
 5. does the same against ``/_bench/insert`` (the ceiling: the same auth, one INSERT);
 6. counts double bookings in the database (pairs of holding bookings overlapping on a bed)
    and prints the figures with the command that reproduces them.
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -59,10 +59,23 @@ def _free_port() -> int:
 # -- load, in worker processes ---------------------------------------------------------------
 
 
+def request_body(rng: random.Random, voids: list[str], today: str, n: int) -> dict[str, Any]:
+    """A fresh request: a random bed's void and a random week within two years."""
+    start = date.fromisoformat(today) + timedelta(days=7 * rng.randint(1, 104))
+    return {
+        "void_id": rng.choice(voids),
+        "child": {"ref": f"bench-{n}", "age": 12, "gender": "female"},
+        "urgency": "planned",
+        "start_date": start.isoformat(),
+        "end_date": (start + timedelta(days=7)).isoformat(),
+    }
+
+
 def _load_process(
     url: str,
     path: str,
-    bodies: list[Any],
+    voids: list[str],
+    today: str,
     tokens: list[str],
     clients: int,
     seconds: float,
@@ -81,7 +94,7 @@ def _load_process(
             async def loop(n: int) -> None:
                 rng = random.Random(os.getpid() * 1000 + n)
                 while time.monotonic() < deadline:
-                    body = rng.choice(bodies) if bodies else None
+                    body = request_body(rng, voids, today, len(latencies)) if voids else None
                     token = rng.choice(tokens)
                     started = time.perf_counter()
                     r = await http.post(
@@ -121,7 +134,8 @@ def _busy_seconds() -> float:
 def _drive(
     url: str,
     path: str,
-    bodies: list[Any],
+    voids: list[str],
+    today: str,
     tokens: list[str],
     *,
     clients: int,
@@ -135,7 +149,7 @@ def _drive(
     queue = ctx.Queue()
     per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
     procs = [
-        ctx.Process(target=_load_process, args=(url, path, bodies, tokens, n, seconds, queue))
+        ctx.Process(target=_load_process, args=(url, path, voids, today, tokens, n, seconds, queue))
         for n in per
         if n
     ]
@@ -265,22 +279,10 @@ async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, A
                 )
                 v.raise_for_status()
                 voids.append(v.json()["id"])
-        rng = random.Random(7)
-        bodies = []
-        for i in range(4000):
-            start = today + timedelta(days=7 * rng.randint(1, 52))
-            bodies.append(
-                {
-                    "void_id": rng.choice(voids),
-                    "child": {"ref": f"bench-{i}", "age": 12, "gender": "female"},
-                    "urgency": "planned",
-                    "start_date": start.isoformat(),
-                    "end_date": (start + timedelta(days=7)).isoformat(),
-                }
-            )
     return {
         "region": region,
-        "bodies": bodies,
+        "voids": voids,
+        "today": today.isoformat(),
         "buyer_tokens": [tokens[b] for b in buyers],
         "beds": len(voids),
     }
@@ -373,7 +375,8 @@ def run_bookings_bench(
             bookings = _drive(
                 url,
                 "/bookings",
-                market["bodies"],
+                market["voids"],
+                market["today"],
                 tokens,
                 clients=clients,
                 processes=processes,
@@ -384,6 +387,7 @@ def run_bookings_bench(
                 url,
                 "/_bench/insert",
                 [],
+                market["today"],
                 tokens,
                 clients=clients,
                 processes=processes,
@@ -406,8 +410,8 @@ def run_bookings_bench(
         f"worker, load from {processes} processes"
     )
     report.append(
-        f"  market: {market['beds']} beds with open voids, home window 0, requests for a "
-        "random bed and week"
+        f"  market: {market['beds']} beds with open voids, home window 0, each request a random "
+        "bed and week within two years"
     )
     report.append(
         f"  bookings   {bookings['per_second']:7.1f} decisions/s over {seconds:.0f} s at "

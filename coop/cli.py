@@ -304,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--clients", type=int, default=32, help="concurrent requests in all")
     bench.add_argument("--processes", type=int, default=2, help="load generator processes")
     bench.add_argument("--seconds", type=float, default=15.0)
-    bench.add_argument("--homes", type=int, default=50, help="homes of four beds each")
+    bench.add_argument("--homes", type=int, default=200, help="homes of four beds each")
     bench.set_defaults(fn=cmd_bench)
     return p
 
