@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -23,7 +23,6 @@ class Coop:
     tokens: Tokens
     redis: Any = None
     """The arq pool (wake-ups only; the database is the truth). ``None`` until started."""
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def scheduler(self) -> Scheduler:

@@ -85,10 +85,6 @@ def conflict(code: str, detail: str, **extra: Any) -> Problem:
     return Problem(409, code, detail, **extra)
 
 
-def forbidden(detail: str, code: str = "forbidden") -> Problem:
-    return Problem(403, code, detail)
-
-
 def problem_response(problem: Problem, request: Request | None = None) -> Response:
     return Response(
         content=problem.body(str(request.url.path) if request else None),

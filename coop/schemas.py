@@ -6,6 +6,8 @@ import base64
 from typing import Annotated, Any, Generic, TypeVar
 
 import msgspec
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coop.errors import invalid
 
@@ -44,6 +46,19 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     if not isinstance(key, list):
         raise invalid("cursor", "The cursor is not one this service gave out.")
     return key
+
+
+async def keyset_page(
+    conn: AsyncConnection, query: sa.Select, id_column: Any, limit: int, cursor: str | None
+) -> tuple[list[sa.Row], str | None]:
+    """Rows ordered by a unique key after the cursor; the cursor of the next page, if any."""
+    check_limit(limit)
+    after = decode_cursor(cursor)
+    if after:
+        query = query.where(id_column > str(after[0]))
+    rows = (await conn.execute(query.order_by(id_column).limit(limit + 1))).all()
+    nxt = encode_cursor([rows[limit - 1]._mapping[id_column.name]]) if len(rows) > limit else None
+    return rows[:limit], nxt
 
 
 def check_limit(limit: int) -> int:

@@ -42,11 +42,12 @@ from coop.bookings.schemas import (
     StartIn,
 )
 from coop.clock import Clock, local_date
-from coop.db.schema import authorities, beds, booking_events, bookings, homes, voids
+from coop.db.schema import beds, booking_events, bookings, homes, voids
 from coop.db.session import transaction
 from coop.errors import Problem, conflict, invalid, not_found
 from coop.idempotency import IdempotencyKey, claim, remember
 from coop.ids import new_id
+from coop.members.service import membership_of
 from coop.policy.fit import ChildProfile, fit, fit_all
 from coop.policy.lifecycle import InvalidTransition, allowed_moves
 from coop.policy.pricing import PriceBreakdown
@@ -177,9 +178,7 @@ def _known(membership: str | None) -> str:
 
 
 async def _membership(conn: AsyncConnection, slug: str) -> str:
-    return _known(
-        await conn.scalar(sa.select(authorities.c.membership).where(authorities.c.slug == slug))
-    )
+    return _known(await membership_of(conn, slug))
 
 
 # -- request and quote -----------------------------------------------------------------------

@@ -97,19 +97,6 @@ def distance_sql(lat: float, lon: float) -> Any:
     return 2 * EARTH_RADIUS_KM * sa.func.asin(sa.func.sqrt(sa.func.least(1.0, a)))
 
 
-async def keyset_page(
-    conn: AsyncConnection, query: sa.Select, id_column: Any, limit: int, cursor: str | None
-) -> tuple[list[sa.Row], str | None]:
-    """Rows ordered by id after the cursor; the cursor of the next page, if any."""
-    check_limit(limit)
-    after = decode_cursor(cursor)
-    if after:
-        query = query.where(id_column > str(after[0]))
-    rows = (await conn.execute(query.order_by(id_column).limit(limit + 1))).all()
-    nxt = encode_cursor([rows[limit - 1]._mapping[id_column.name]]) if len(rows) > limit else None
-    return rows[:limit], nxt
-
-
 def _cursor_key(cursor: str | None, *, near: bool) -> list[Any] | None:
     """The keyset of ``cursor``: ``[distance, id]`` when searching near a place, else ``[id]``.
 

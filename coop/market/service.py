@@ -32,10 +32,10 @@ from coop.market.schemas import (
     VoidIn,
     VoidOut,
 )
-from coop.members.service import check_version, policy_at
+from coop.members.service import check_version, membership_of, policy_at
 from coop.policy.priority import home_priority_until
 from coop.policy.vocabulary import home_type_for, rating_at_least
-from coop.schemas import Page
+from coop.schemas import Page, keyset_page
 
 # -- reading ---------------------------------------------------------------------------------
 
@@ -119,7 +119,7 @@ async def list_homes(
     if status:
         q = q.where(homes.c.status == status)
     async with engine.connect() as conn:
-        rows, next_cursor = await search.keyset_page(conn, q, homes.c.id, limit, cursor)
+        rows, next_cursor = await keyset_page(conn, q, homes.c.id, limit, cursor)
         bed_map = await _beds_of(conn, [r.id for r in rows])
     return Page(items=[_home_out(r, bed_map[r.id]) for r in rows], next_cursor=next_cursor)
 
@@ -474,13 +474,7 @@ async def search_voids(
         policy = await policy_at(conn, principal.region, now)
         membership = "member"
         if principal.authority:
-            membership = (
-                await conn.scalar(
-                    sa.select(authorities.c.membership).where(
-                        authorities.c.slug == principal.authority
-                    )
-                )
-            ) or "member"
+            membership = await membership_of(conn, principal.authority) or "member"
         return await search.run(
             conn,
             query,

@@ -21,7 +21,7 @@ from coop.members.schemas import (
     PolicyOut,
 )
 from coop.policy.document import PolicyDocument, validate_policy
-from coop.schemas import Page, check_limit, decode_cursor, encode_cursor
+from coop.schemas import Page, keyset_page
 
 
 def _authority(row: sa.Row) -> AuthorityOut:
@@ -115,21 +115,16 @@ async def get_authority(engine: AsyncEngine, slug: str) -> AuthorityOut:
 async def list_authorities(
     engine: AsyncEngine, *, region: str | None, limit: int, cursor: str | None
 ) -> Page[AuthorityOut]:
-    check_limit(limit)
-    after = decode_cursor(cursor)
-    q = sa.select(authorities).order_by(authorities.c.slug).limit(limit + 1)
+    q = sa.select(authorities)
     if region:
         q = q.where(authorities.c.region == region)
-    if after:
-        q = q.where(authorities.c.slug > str(after[0]))
     async with engine.connect() as conn:
-        rows = (await conn.execute(q)).all()
-    items = [_authority(r) for r in rows[:limit]]
-    nxt = encode_cursor([items[-1].slug]) if len(rows) > limit else None
-    return Page(items=items, next_cursor=nxt)
+        rows, nxt = await keyset_page(conn, q, authorities.c.slug, limit, cursor)
+    return Page(items=[_authority(r) for r in rows], next_cursor=nxt)
 
 
 async def membership_of(conn: AsyncConnection, slug: str) -> str | None:
+    """An authority's membership (``None`` if it is not a member)."""
     return await conn.scalar(sa.select(authorities.c.membership).where(authorities.c.slug == slug))
 
 

@@ -64,8 +64,6 @@ SYSTEM_MOVES = frozenset({"offer", "decline", "expire", "expire_offer"})
 #: clear it (their why is in the event log)
 REASONED_MOVES = frozenset({"decline", "expire", "withdraw", "reject", "expire_offer"})
 
-#: states in which a booking holds its bed (the database's exclusion constraint agrees)
-HOLDING = frozenset({"offered", "confirmed", "active", "ended"})
 FINAL = frozenset({"ended", "withdrawn", "declined", "expired", "cancelled"})
 
 
