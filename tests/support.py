@@ -99,6 +99,20 @@ def home_payload(**overrides: Any) -> dict[str, Any]:
     return body
 
 
+def child(**overrides: Any) -> dict[str, Any]:
+    """A child profile who fits ``home_payload()``: 12, female, semh, self_harm."""
+    body: dict[str, Any] = {
+        "ref": "case-0042",
+        "age": 12,
+        "gender": "female",
+        "needs": ["semh"],
+        "risks_to_self": ["self_harm"],
+        "care_alongside": "no_preference",
+    }
+    body.update(overrides)
+    return body
+
+
 @dataclass
 class Region:
     http: httpx.AsyncClient

@@ -5,20 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from coop.bookings.jobs import sweep_once
-from tests.support import assert_problem
-
-
-def child(**overrides: Any) -> dict[str, Any]:
-    body = {
-        "ref": "case-0042",
-        "age": 12,
-        "gender": "female",
-        "needs": ["semh"],
-        "risks_to_self": ["self_harm"],
-        "care_alongside": "no_preference",
-    }
-    body.update(overrides)
-    return body
+from tests.support import assert_problem, child
 
 
 def request(void_id: str, region, **overrides: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from coop.db.schema import bookings
-from tests.api.test_booking_flow import child
+from tests.support import child
 
 OVERLAPPING_HOLDS = sa.text(
     """

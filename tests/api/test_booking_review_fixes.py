@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from tests.api.test_booking_flow import child, request
-from tests.support import assert_problem
+from tests.api.test_booking_flow import request
+from tests.support import assert_problem, child
 
 
 async def test_today_is_the_english_date_in_british_summer_time(region, http, clock):

@@ -14,27 +14,13 @@ import httpx
 
 from coop.bookings.jobs import sweep_once
 from coop.db.schema import bookings
-from tests.support import Actor, Region, assert_problem, count
+from tests.support import Actor, Region, assert_problem, child, count
 
 # -- helpers (shared with test_bookings_moves) ------------------------------------------------
 
 
 def ts(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def child(**overrides: Any) -> dict[str, Any]:
-    """A child who fits ``home_payload()``: 12, female, semh, self_harm, no preference."""
-    body: dict[str, Any] = {
-        "ref": "case-0042",
-        "age": 12,
-        "gender": "female",
-        "needs": ["semh"],
-        "risks_to_self": ["self_harm"],
-        "care_alongside": "no_preference",
-    }
-    body.update(overrides)
-    return body
 
 
 def ask(
