@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.auth.keys import KeyRing
 from coop.auth.tokens import Tokens
-from coop.bookings.jobs import Scheduler
 from coop.clock import Clock
 from coop.settings import Settings
+from coop.wakeups import Scheduler
 
 
 @dataclass

@@ -23,6 +23,8 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from coop.db.locks import Busy
+
 log = logging.getLogger("coop.errors")
 
 PROBLEM_JSON = "application/problem+json"
@@ -83,6 +85,23 @@ def invalid(field: str, detail: str, code: str = "validation_error") -> Problem:
 
 def conflict(code: str, detail: str, **extra: Any) -> Problem:
     return Problem(409, code, detail, **extra)
+
+
+def busy_problem(exc: Busy) -> Problem:
+    """A lock not had in time (``coop.db.locks``): retry shortly."""
+    if exc.space == "idempotency":
+        return Problem(
+            409,
+            "idempotency_key_in_use",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+    return Problem(
+        503,
+        "busy",
+        "Another request is changing the same thing; try again.",
+        headers={"Retry-After": "1"},
+    )
 
 
 def problem_response(problem: Problem, request: Request | None = None) -> Response:
@@ -170,6 +189,10 @@ def handle_problem(request: Request, exc: Problem) -> Response:
     return problem_response(exc, request)
 
 
+def handle_busy(request: Request, exc: Busy) -> Response:
+    return problem_response(busy_problem(exc), request)
+
+
 def handle_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem_response(_from_http_exception(exc), request)
 
@@ -194,6 +217,7 @@ def handle_unexpected(request: Request, exc: Exception) -> Response:
 
 EXCEPTION_HANDLERS = {
     Problem: handle_problem,
+    Busy: handle_busy,
     HTTPException: handle_http_exception,
     msgspec.DecodeError: handle_decode_error,
     Exception: handle_unexpected,

@@ -6,7 +6,9 @@ gets the first response back (``Idempotent-Replayed: true``); the same key with 
 request is a 422. Keys are scoped to the caller's authority (or, for a region-level client,
 to the client), so two councils cannot collide.
 
-Lock order: the key (an advisory lock) is taken before anything else the service locks.
+Lock order (``coop.db.locks``): the key is taken after the caller has been authorised and
+before anything else the service locks. Authorise first, then replay: a stored response is
+never handed to a caller who could not have made the request.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from litestar import Request, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from coop.auth.principal import Principal
+from coop.db.locks import advisory
 from coop.db.schema import idempotency_keys
 from coop.errors import Problem
 
@@ -67,23 +70,7 @@ async def claim(conn: AsyncConnection, idem: IdempotencyKey | None) -> None:
     """Serialise on the key; replay (raise ``Replay``) if it was used with this request."""
     if idem is None:
         return
-    try:
-        await conn.execute(
-            sa.select(
-                sa.func.pg_advisory_xact_lock(
-                    sa.func.hashtextextended(f"idempotency:{idem.scope}:{idem.key}", 0)
-                )
-            )
-        )
-    except sa.exc.DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_timeout
-            raise Problem(
-                409,
-                "idempotency_key_in_use",
-                f"A request with this {HEADER} is still being processed; retry shortly.",
-                headers={"Retry-After": "1"},
-            ) from None
-        raise
+    await advisory(conn, "idempotency", f"{idem.scope}:{idem.key}")
     row = (
         await conn.execute(
             sa.select(idempotency_keys).where(

@@ -80,12 +80,3 @@ def requires(*scopes: str):
 
     guard.__name__ = f"requires_{'_'.join(s.replace(':', '_') for s in scopes)}"
     return guard
-
-
-def require_authority(principal: Principal) -> str:
-    """The caller's authority, for actions only an authority can take."""
-    if principal.authority is None:
-        raise Problem(
-            403, "authority_required", "A region-level client cannot act for an authority."
-        )
-    return principal.authority

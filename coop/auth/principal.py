@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import msgspec
 
+from coop.errors import Problem
+
 SCOPES = (
     "market:read",
     "homes:write",
@@ -24,3 +26,12 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
 
     def has(self, scope: str) -> bool:
         return scope in self.scopes
+
+
+def require_authority(principal: Principal) -> str:
+    """The caller's authority, for actions only an authority can take."""
+    if principal.authority is None:
+        raise Problem(
+            403, "authority_required", "A region-level client cannot act for an authority."
+        )
+    return principal.authority

@@ -43,6 +43,11 @@ class BookingController(Controller):
         guards=READ,
         status_code=200,
         summary="Price and fit of a would-be booking (nothing saved)",
+        description="The same decision a request made now would get (`status`, "
+        "`status_reason`), every reason it would be declined (`reasons`), and the price. For "
+        "anyone but the bed's owner, rules that depend on the children living in the home "
+        "(`care_alongside` `only_older`/`only_younger`) are not evaluated: they are listed in "
+        "`checked_at_decision` and applied when the request is decided.",
     )
     async def quote(self, data: JSONBody[BookingIn], coop: CoopDep, principal: Caller) -> QuoteOut:
         return await service.quote_booking(coop.engine, principal, data, clock=coop.clock)
@@ -111,33 +116,12 @@ class BookingController(Controller):
     ) -> list[EventOut]:
         return await service.list_events(coop.engine, principal, booking_id)
 
-    async def _move(
-        self,
-        request: Request,
-        coop: CoopDep,
-        principal: Caller,
-        booking_id: str,
-        move: str,
-        side: str,
-        **kwargs: object,
-    ) -> BookingOut:
-        return await service.make_move(
-            coop.engine,
-            principal,
-            booking_id,
-            move,
-            side=side,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
-            **kwargs,  # type: ignore[arg-type]
-        )
-
     @post(
         "/{booking_id:str}/withdraw",
         guards=REQUESTER,
         status_code=200,
         summary="Requester: withdraw a pending or offered request",
+        description=IDEMPOTENT.strip(),
     )
     async def withdraw(
         self,
@@ -147,14 +131,14 @@ class BookingController(Controller):
         principal: Caller,
         data: JSONBody[MoveIn | None] = None,
     ) -> BookingOut:
-        return await self._move(
-            request,
-            coop,
+        return await service.withdraw_booking(
+            coop.engine,
             principal,
             booking_id,
-            "withdraw",
-            "requester",
-            reason=data.reason if data else None,
+            data.reason if data else None,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
         )
 
     @post(
@@ -162,6 +146,7 @@ class BookingController(Controller):
         guards=REQUESTER,
         status_code=200,
         summary="Requester: cancel a confirmed booking (charges per policy)",
+        description=IDEMPOTENT.strip(),
     )
     async def cancel(
         self,
@@ -171,14 +156,14 @@ class BookingController(Controller):
         principal: Caller,
         data: JSONBody[MoveIn | None] = None,
     ) -> BookingOut:
-        return await self._move(
-            request,
-            coop,
+        return await service.cancel_booking(
+            coop.engine,
             principal,
             booking_id,
-            "cancel",
-            "requester",
-            reason=data.reason if data else None,
+            data.reason if data else None,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
         )
 
     @post(
@@ -186,17 +171,27 @@ class BookingController(Controller):
         guards=OWNER,
         status_code=200,
         summary="Owner: accept the offered match (the rate is locked now)",
+        description="The match and the budget are checked again: one that no longer fits is "
+        "declined (409 `no_longer_fits`) and the bed goes to the next in rank." + IDEMPOTENT,
     )
     async def accept(
         self, booking_id: FromPath[str], request: Request, coop: CoopDep, principal: Caller
     ) -> BookingOut:
-        return await self._move(request, coop, principal, booking_id, "accept", "owner")
+        return await service.accept_booking(
+            coop.engine,
+            principal,
+            booking_id,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
+        )
 
     @post(
         "/{booking_id:str}/reject",
         guards=OWNER,
         status_code=200,
         summary="Owner: reject the offered match; the next in rank is offered the bed",
+        description=IDEMPOTENT.strip(),
     )
     async def reject(
         self,
@@ -206,8 +201,14 @@ class BookingController(Controller):
         coop: CoopDep,
         principal: Caller,
     ) -> BookingOut:
-        return await self._move(
-            request, coop, principal, booking_id, "reject", "owner", reason=data.reason
+        return await service.reject_booking(
+            coop.engine,
+            principal,
+            booking_id,
+            data.reason,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
         )
 
     @post(
@@ -215,6 +216,7 @@ class BookingController(Controller):
         guards=OWNER,
         status_code=200,
         summary="Owner: record the child's arrival",
+        description=IDEMPOTENT.strip(),
     )
     async def start(
         self,
@@ -224,14 +226,26 @@ class BookingController(Controller):
         coop: CoopDep,
         principal: Caller,
     ) -> BookingOut:
-        return await self._move(request, coop, principal, booking_id, "start", "owner", start=data)
+        return await service.start_booking(
+            coop.engine,
+            principal,
+            booking_id,
+            data,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
+        )
 
     @post(
         "/{booking_id:str}/end",
         status_code=200,
         summary="Requester or owner: record the end of the placement",
-        description="`notice_date` defaults to today; ending before the planned end may "
-        "carry an early-end charge (settlement)." + IDEMPOTENT,
+        description="The requester (`bookings:write`) or the bed's owner (`homes:write`). "
+        "`date` lies between the start and the sooner of the planned end and today plus the "
+        "policy's `early_end_notice_days`: an end never extends a placement. `notice_date` "
+        "defaults to today and lies between the booking's start (or the day it was made, if "
+        "earlier) and today; ending before the planned end may carry an early-end charge "
+        "(settlement)." + IDEMPOTENT,
     )
     async def end(
         self,
@@ -241,4 +255,12 @@ class BookingController(Controller):
         coop: CoopDep,
         principal: Caller,
     ) -> BookingOut:
-        return await self._move(request, coop, principal, booking_id, "end", "either", end=data)
+        return await service.end_booking(
+            coop.engine,
+            principal,
+            booking_id,
+            data,
+            clock=coop.clock,
+            scheduler=coop.scheduler,
+            idem=await from_request(request, principal),
+        )

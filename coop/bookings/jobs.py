@@ -14,43 +14,19 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from coop.bookings.allocation import Outcome, settle_bed
+from coop.bookings.allocation import settle_bed
 from coop.clock import Clock, local_date
 from coop.db.schema import bookings, idempotency_keys
 from coop.db.session import transaction
+from coop.wakeups import Scheduler
 
 log = logging.getLogger("coop.bookings.jobs")
-
-
-class Scheduler:
-    """Enqueue wake-ups after commit. A failure is logged, not raised: the sweep catches up."""
-
-    def __init__(self, redis: Any) -> None:
-        self.redis = redis
-
-    async def schedule(self, wake: Outcome) -> None:
-        if self.redis is None:
-            return
-        try:
-            for bed_id, when in wake.allocations:
-                await self.redis.enqueue_job(
-                    "allocate_bed",
-                    bed_id,
-                    _job_id=f"allocate:{bed_id}:{int(when.timestamp())}",
-                    _defer_until=when,
-                )
-            for booking_id, when in wake.offers:
-                await self.redis.enqueue_job(
-                    "expire_offer", booking_id, _job_id=f"expire:{booking_id}", _defer_until=when
-                )
-        except Exception:
-            log.warning("could not schedule a wake-up; the sweep will catch it", exc_info=True)
 
 
 async def settle(engine: AsyncEngine, bed_id: str, now: datetime, scheduler: Scheduler) -> None:
     async with transaction(engine) as conn:
         wake = await settle_bed(conn, bed_id, now)
-    await scheduler.schedule(wake)
+    await scheduler.schedule(wake.wakeups())
 
 
 async def due_beds(engine: AsyncEngine, now: datetime) -> list[str]:

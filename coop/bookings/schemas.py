@@ -70,7 +70,17 @@ class QuoteOut(msgspec.Struct, kw_only=True):
     fits: bool
     """True when nothing known now stands in the way (the owner still decides)."""
     reasons: list[str]
-    """Every reason it would be declined now, in the spec's codes."""
+    """Every reason it would be declined if decided now, in decision order (the spec's codes)."""
+    checked_at_decision: list[str] = []
+    """Rules this quote did not evaluate because they depend on the children living in the
+    home (``care_alongside`` for ``only_older``/``only_younger``): only the bed's owner is
+    told; for anyone else the decision applies them."""
+    status: str
+    """What a request made now would be answered: ``offered``, ``declined``, or ``pending``
+    (decided at ``decide_at``, or waiting behind an offer of the bed over those days)."""
+    status_reason: str | None = None
+    """The reason of a ``declined`` answer (its first reason that cannot change before the
+    decision)."""
     decide_at: datetime
     home_priority_until: datetime | None
 

@@ -1,14 +1,17 @@
-"""Bookings: requests, offers, holds and the moves of both sides.
+"""Bookings: requests, quotes, and the moves of both sides.
 
-Every use case is one transaction, in this lock order: the idempotency key, then the bed's
-home (``lock_bed``), then the booking rows. Allocation happens inside the request when the
-booking is already decidable; otherwise a job wakes it at ``decide_at`` (scheduled after
-commit: Redis carries wake-ups, the database is the truth, and the sweep catches anything
-a lost job missed).
+Every use case is one transaction, in the lock order of ``coop.db.locks``: the caller is
+authorised first (scope, tenancy), then the idempotency key is claimed (a replay is only ever
+handed to a caller who could have made the request), then the bed's home is locked
+(``lock_bed``), then booking rows are moved. What a request gets is decided by the pure rule
+(``coop.policy.allocation``) on facts loaded under that lock; a request that is not decidable
+yet is woken at ``decide_at`` by a job (scheduled after commit: Redis carries wake-ups, the
+database is the truth, and the sweep catches anything a lost job missed).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -17,22 +20,23 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from coop.auth.guards import require_authority
-from coop.auth.principal import Principal
+from coop.auth.principal import Principal, require_authority
 from coop.bookings.allocation import (
-    BedFacts,
+    SYSTEM,
+    Facts,
+    Market,
     Outcome,
+    apply,
+    ask_of,
     bed_facts,
     decide,
     expire_offers,
+    hold_of,
     insert_booking,
-    live_bookings,
+    load_market,
     lock_bed,
     move,
-    residents,
-    void_covers,
 )
-from coop.bookings.jobs import Scheduler
 from coop.bookings.schemas import (
     BookingIn,
     BookingOut,
@@ -47,15 +51,19 @@ from coop.db.session import transaction
 from coop.errors import Problem, conflict, invalid, not_found
 from coop.idempotency import IdempotencyKey, claim, remember
 from coop.ids import new_id
-from coop.members.service import membership_of
-from coop.policy.fit import ChildProfile, fit, fit_all
+from coop.policy import allocation as rule
+from coop.policy.allocation import Ask, VoidWindow
+from coop.policy.fit import ChildProfile
 from coop.policy.lifecycle import InvalidTransition, allowed_moves
 from coop.policy.pricing import PriceBreakdown
 from coop.policy.priority import decide_at
 from coop.schemas import Page, check_limit, decode_cursor, encode_cursor
+from coop.wakeups import Scheduler
 
 WITHIN_5_DAYS = 5
 SIDE_SCOPES = {"requester": "bookings:write", "owner": "homes:write"}
+#: the id of a quote's would-be request: after every real booking in the ranking's last tie-break
+QUOTE_ID = "~quote"
 
 
 def to_out(row: Any) -> BookingOut:
@@ -107,7 +115,8 @@ class Target:
 
 
 async def _target(conn: AsyncConnection, principal: Principal, data: BookingIn) -> Target:
-    """The bed a request is for, checked against the caller's tenancy."""
+    """The bed a request is for, checked against the caller's tenancy (nothing else: the
+    void's state is checked after an idempotent replay had its chance)."""
     requester = require_authority(principal)
     if (data.void_id is None) == (data.bed_id is None):
         raise invalid("void_id", "Give exactly one of void_id or bed_id (bed_id: your own beds).")
@@ -121,8 +130,6 @@ async def _target(conn: AsyncConnection, principal: Principal, data: BookingIn) 
         ).one_or_none()
         if row is None:
             raise not_found("void", data.void_id)
-        if row.status != "open":
-            raise Problem(422, "void_not_open", "The void has been withdrawn.", field="$.void_id")
         return Target(row.bed_id, row.home_id, row.owner, row)
     row = (
         await conn.execute(
@@ -142,21 +149,8 @@ async def _target(conn: AsyncConnection, principal: Principal, data: BookingIn) 
     return Target(row.id, row.home_id, row.owner, None)
 
 
-def _decide_time(
-    now: datetime, requester: str, target: Target, facts: BedFacts, urgency: str
-) -> datetime:
-    """When the shared policy decides this request (SPEC §3: the home window)."""
-    return decide_at(
-        created_at=now,
-        requester=requester,
-        owner=target.owner,
-        urgency=urgency,  # type: ignore[arg-type]
-        home_priority_until=target.void.home_priority_until if target.void else None,
-        priority=facts.policy.document.priority,
-    )
-
-
-def _check_dates(data: BookingIn, today: date) -> None:
+def _check_request(data: BookingIn, target: Target, today: date) -> None:
+    """What a request must be, whoever asks: its dates, and an open void."""
     if data.end_date <= data.start_date:
         raise invalid("end_date", "end_date must be after start_date.")
     if data.start_date < today:
@@ -169,6 +163,8 @@ def _check_dates(data: BookingIn, today: date) -> None:
             "A `within_5_days` booking starts within five days.",
             code="urgency_mismatch",
         )
+    if target.void is not None and target.void.status != "open":
+        raise Problem(422, "void_not_open", "The void has been withdrawn.", field="$.void_id")
 
 
 def _known(membership: str | None) -> str:
@@ -177,8 +173,32 @@ def _known(membership: str | None) -> str:
     return membership
 
 
-async def _membership(conn: AsyncConnection, slug: str) -> str:
-    return _known(await membership_of(conn, slug))
+def _ask(
+    booking_id: str, requester: str, data: BookingIn, target: Target, facts: Facts, now: datetime
+) -> Ask:
+    """The request ``data`` as the rule sees it, made at ``now``."""
+    void = target.void
+    return Ask(
+        id=booking_id,
+        bed_id=target.bed_id,
+        requester=requester,
+        membership=_known(facts.membership),  # type: ignore[arg-type]
+        urgency=data.urgency,
+        created_at=now,
+        decide_at=decide_at(
+            created_at=now,
+            requester=requester,
+            owner=target.owner,
+            urgency=data.urgency,
+            home_priority_until=void.home_priority_until if void is not None else None,
+            priority=facts.policy.document.priority,
+        ),
+        start=data.start_date,
+        end=data.end_date,
+        child=data.child,
+        max_weekly_price_pence=data.max_weekly_price_pence,
+        void=VoidWindow(void.status, void.available_from, void.available_until) if void else None,
+    )
 
 
 # -- request and quote -----------------------------------------------------------------------
@@ -194,24 +214,21 @@ async def create_booking(
     idem: IdempotencyKey | None = None,
 ) -> BookingOut:
     now = clock.now()
-    wake = Outcome()
     async with transaction(engine) as conn:
-        await claim(conn, idem)  # first: a retry replays even once the dates no longer pass
-        _check_dates(data, local_date(now))
         target = await _target(conn, principal, data)
+        await claim(conn, idem)  # a retry replays even once the dates or the void have gone
+        _check_request(data, target, local_date(now))
         requester = principal.authority or ""
         facts = await lock_bed(conn, target.bed_id, now, requester=requester)
-        membership = _known(facts.membership)
-        quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
-        decide_time = _decide_time(now, requester, target, facts, data.urgency)
-        booking_id = new_id("bkg")
+        ask = _ask(new_id("bkg"), requester, data, target, facts, now)
+        quote = rule.price_for(ask, facts.bed, facts.policy.document)
         row = await insert_booking(
             conn,
             dict(
-                id=booking_id,
+                id=ask.id,
                 requester=requester,
                 owner=target.owner,
-                region=facts.home.region,
+                region=facts.region,
                 void_id=data.void_id,
                 bed_id=target.bed_id,
                 home_id=target.home_id,
@@ -221,7 +238,7 @@ async def create_booking(
                 end_date=data.end_date,
                 max_weekly_price_pence=data.max_weekly_price_pence,
                 status="pending",
-                decide_at=decide_time,
+                decide_at=ask.decide_at,
                 weekly_rate_pence=quote.weekly_rate_pence,
                 price_breakdown=msgspec.to_builtins(quote),
                 policy_version=facts.policy.version,
@@ -232,106 +249,75 @@ async def create_booking(
             actor_authority=requester,
         )
         # Decided now if it can be; one that can never fit is declined at once either way.
-        wake.extend(await decide(conn, facts, now, screen=frozenset({booking_id})))
-        row = wake.moved.get(booking_id, row)
-        if row.status == "pending" and decide_time > now:
-            wake.allocations.append((target.bed_id, decide_time))
+        wake = await decide(conn, facts, now, screen=frozenset({ask.id}))
+        row = wake.moved.get(ask.id, row)
+        if row.status == "pending" and ask.decide_at > now:
+            wake.allocations.append((target.bed_id, ask.decide_at))
         out = to_out(row)
         await remember(conn, idem, 201, out)
-    await scheduler.schedule(wake)
+    await scheduler.schedule(wake.wakeups())
     return out
+
+
+def _status_of(decision: rule.Decision | None) -> tuple[str, str | None]:
+    """The status and reason a request gets from its decision (none: still pending)."""
+    if isinstance(decision, rule.Offer):
+        return "offered", None
+    if isinstance(decision, rule.Decline):
+        return ("expired" if decision.move == "expire" else "declined"), decision.reason
+    return "pending", None
 
 
 async def quote_booking(
     engine: AsyncEngine, principal: Principal, data: BookingIn, *, clock: Clock
 ) -> QuoteOut:
-    """Price and fit of a would-be booking; nothing is saved."""
+    """Price and fit of a would-be booking, nothing saved: the same decision a request made
+    now would get, on the same facts — except that for anyone but the bed's owner no rule that
+    depends on the children living in the home is evaluated (``checked_at_decision``)."""
     now = clock.now()
-    _check_dates(data, local_date(now))
+    today = local_date(now)
     async with engine.connect() as conn:
         target = await _target(conn, principal, data)
+        _check_request(data, target, today)
         requester = principal.authority or ""
         facts = await bed_facts(conn, target.bed_id, now, requester=requester)
-        membership = _known(facts.membership)
-        quote = facts.quote(requester=requester, membership=membership, urgency=data.urgency)
-        reasons = await _reasons(conn, facts, target, data, requester, membership, quote, now)
-        decide_time = _decide_time(now, requester, target, facts, data.urgency)
+        market = await load_market(conn, facts.home_id, today)
+    ask = _ask(QUOTE_ID, requester, data, target, facts, now)
+    own = requester == facts.owner
+    doc = facts.policy.document
+    decisions = rule.decide(
+        facts.bed,
+        doc,
+        market.holds,
+        [*market.asks, ask],
+        now,
+        today,
+        screen=frozenset({ask.id}),
+        sees_residents=own,
+    )
+    status, reason = _status_of(next((d for d in decisions if d.booking_id == ask.id), None))
+    spent = [d for d in decisions if isinstance(d, rule.ExpireOffer)]
+    verdict = rule.assess(
+        ask, facts.bed, doc, rule.without(market.holds, spent), today, sees_residents=own
+    )
     return QuoteOut(
         owner=target.owner,
         bed_id=target.bed_id,
         home_id=target.home_id,
         void_id=data.void_id,
-        weekly_rate_pence=quote.weekly_rate_pence,
-        price_breakdown=quote,
-        fits=not reasons,
-        reasons=reasons,
-        decide_at=decide_time,
+        weekly_rate_pence=verdict.price.weekly_rate_pence,
+        price_breakdown=verdict.price,
+        fits=not verdict.reasons,
+        reasons=list(verdict.reasons),
+        checked_at_decision=list(verdict.checked_at_decision),
+        status=status,
+        status_reason=reason,
+        decide_at=ask.decide_at,
         home_priority_until=target.void.home_priority_until if target.void else None,
     )
 
 
-async def _reasons(
-    conn: AsyncConnection,
-    facts: BedFacts,
-    target: Target,
-    data: BookingIn,
-    requester: str,
-    membership: str,
-    quote: Any,
-    now: datetime,
-) -> list[str]:
-    reasons: list[str] = []
-    if membership == "suspended":
-        reasons.append("requester_suspended")
-    if (
-        requester != target.owner
-        and target.void is not None
-        and not void_covers(target.void, data.start_date, data.end_date)
-    ):
-        reasons.append("outside_void")
-    people = await residents(
-        conn, facts.home.id, facts.bed.id, data.start_date, data.end_date, local_date(now)
-    )
-    reasons += fit_all(
-        data.child,
-        facts.facts(),
-        people,
-        data.start_date,
-        data.end_date,
-        facts.policy.document.rules,
-    )
-    if (
-        data.max_weekly_price_pence is not None
-        and quote.weekly_rate_pence > data.max_weekly_price_pence
-    ):
-        reasons.append("over_budget")
-    held = await conn.scalar(
-        sa.select(sa.func.count())
-        .select_from(bookings)
-        .where(
-            bookings.c.bed_id == facts.bed.id,
-            bookings.c.status.in_(("confirmed", "active", "ended")),
-            bookings.c.hold_during.overlaps(
-                sa.func.daterange(data.start_date, data.end_date, "[)")
-            ),
-        )
-    )
-    if held or facts.bed.status == "out_of_use":
-        reasons.append("unavailable")
-    return reasons
-
-
 # -- moves -----------------------------------------------------------------------------------
-
-
-async def _load(conn: AsyncConnection, booking_id: str, *, lock: bool = False) -> Any:
-    q = sa.select(bookings).where(bookings.c.id == booking_id)
-    if lock:
-        q = q.with_for_update()
-    row = (await conn.execute(q)).one_or_none()
-    if row is None:
-        raise not_found("booking", booking_id)
-    return to_out(row) if not lock else row
 
 
 async def _visible_row(conn: AsyncConnection, principal: Principal, booking_id: str) -> Any:
@@ -346,6 +332,28 @@ async def _visible_row(conn: AsyncConnection, principal: Principal, booking_id: 
     if row is None or principal.authority not in (row.requester, row.owner):
         raise not_found("booking", booking_id)
     return row
+
+
+async def _authorised(
+    conn: AsyncConnection, principal: Principal, booking_id: str, side: str
+) -> Any:
+    """The booking, if the caller may make a move of ``side`` on it: its requester
+    (``bookings:write``), the bed's owner (``homes:write``), or for ``either`` (ending a
+    placement) whichever of the two the caller is. 404 if it cannot see it, else 403."""
+    head = await _visible_row(conn, principal, booking_id)
+    if side == "either":  # an owner ending a placement in its own bed may be either side
+        requester_side = principal.authority == head.requester and (
+            principal.has(SIDE_SCOPES["requester"]) or principal.authority != head.owner
+        )
+        side = "requester" if requester_side else "owner"
+    needed = SIDE_SCOPES[side]
+    if not principal.has(needed):
+        raise Problem(403, "insufficient_scope", f"This needs the {needed} scope.")
+    party = head.requester if side == "requester" else head.owner
+    if principal.authority != party:
+        who = "the booking's requester" if side == "requester" else "the bed's owner"
+        raise Problem(403, f"not_{side}", f"Only {who} can do this.")
+    return head
 
 
 def _invalid_transition(exc: InvalidTransition) -> Problem:
@@ -367,98 +375,34 @@ _PAST = {
 }
 
 
-async def make_move(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    move_name: str,
-    *,
-    side: str,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-    reason: str | None = None,
-    start: StartIn | None = None,
-    end: EndIn | None = None,
-) -> BookingOut:
-    """One move of the requester (``side="requester"``), the bed's owner (``"owner"``), or
-    whichever of the two the caller is (``"either"``, for ``end``)."""
-    now = clock.now()
-    today = local_date(now)
-    wake = Outcome()
-    async with transaction(engine) as conn:
-        await claim(conn, idem)
-        head = await _visible_row(conn, principal, booking_id)
-        if side == "either":  # an owner ending a placement in its own bed may be either side
-            requester_side = principal.authority == head.requester and (
-                principal.has(SIDE_SCOPES["requester"]) or principal.authority != head.owner
-            )
-            side = "requester" if requester_side else "owner"
-        needed = SIDE_SCOPES[side]
-        if not principal.has(needed):
-            raise Problem(403, "insufficient_scope", f"This needs the {needed} scope.")
-        party = head.requester if side == "requester" else head.owner
-        if principal.authority != party:
-            who = "the booking's requester" if side == "requester" else "the bed's owner"
-            raise Problem(403, f"not_{side}", f"Only {who} can do this.")
-        facts = await lock_bed(conn, head.bed_id, now)
-        # A hold that ran out cannot be accepted: the offer is expired first, and that expiry
-        # (with the next offer it makes) is kept even when the move itself is refused.
-        rows = await live_bookings(conn, facts.home.id, today)
-        expired = (await expire_offers(conn, facts, rows, now)).moved
-        row = await _load(conn, booking_id, lock=True)
-        actor = dict(now=now, actor=_actor(principal), actor_authority=principal.authority)
-        refused: Problem | None = None
-        try:
-            if move_name == "accept":
-                row = await _accept(conn, row, facts, actor)
-            elif move_name == "reject":
-                row = await move(
-                    conn, row, "reject", reason="owner_rejected", detail={"note": reason}, **actor
-                )
-            elif move_name == "withdraw":
-                row = await move(
-                    conn,
-                    row,
-                    "withdraw",
-                    reason="withdrawn",
-                    detail={"note": reason} if reason else None,
-                    **actor,
-                )
-            elif move_name == "cancel":
-                row = await move(
-                    conn,
-                    row,
-                    "cancel",
-                    reason="cancelled",
-                    cancelled_on=today,
-                    detail={"note": reason} if reason else None,
-                    **actor,
-                )
-            elif move_name == "start":
-                assert start is not None
-                row = await _start(conn, row, start.date, today, actor)
-            elif move_name == "end":
-                assert end is not None
-                row = await _end(conn, row, end, today, actor)
-            else:  # pragma: no cover - the controllers name the moves
-                raise ValueError(move_name)
-        except InvalidTransition as exc:
-            if not expired:
-                raise _invalid_transition(exc) from None
-            refused = _invalid_transition(exc)
-        except NoLongerFits as exc:  # the booking is declined (kept); the accept is refused
-            refused, expired = exc.problem, {row.id: exc.row}
-        if expired or (refused is None and move_name in ("reject", "withdraw", "cancel")):
-            # The bed (or part of it) is free again: the next in rank may be offered it.
-            wake.extend(await decide(conn, facts, now))
-        if refused is None:
-            out = to_out(row)
-            await remember(conn, idem, 200, out)
-    await scheduler.schedule(wake)
-    if refused is not None:
-        raise refused
-    return out
+@dataclass
+class Moving:
+    """One move in progress: the locked home's facts and bookings, and the booking."""
+
+    conn: AsyncConnection
+    facts: Facts
+    market: Market
+    row: Any
+    now: datetime
+    today: date
+    actor: str
+    actor_authority: str | None
+    expired: Outcome
+
+    async def move(self, move_name: str, **kwargs: Any) -> Any:
+        return await move(
+            self.conn,
+            self.row,
+            move_name,
+            now=self.now,
+            actor=self.actor,
+            actor_authority=self.actor_authority,
+            **kwargs,
+        )
+
+    def holds(self) -> list[rule.Hold]:
+        """The home's holds now (offers that ran out a moment ago hold nothing)."""
+        return [h for h in self.market.holds if h.booking_id not in self.expired.moved]
 
 
 class NoLongerFits(Exception):
@@ -470,115 +414,302 @@ class NoLongerFits(Exception):
         self.problem = problem
 
 
-async def _accept(conn: AsyncConnection, row: Any, facts: BedFacts, actor: dict[str, Any]) -> Any:
-    now: datetime = actor["now"]
-    if row.status != "offered":
-        raise InvalidTransition(row.status, "accept")
-    membership = await _membership(conn, row.requester)
-    locked = facts.quote(requester=row.requester, membership=membership, urgency=row.urgency)
-    # Check the match again against what holds now: the children living there (one may
-    # have been accepted into another bed since the offer), the home, and the budget.
-    people = await residents(
-        conn, facts.home.id, row.bed_id, row.start_date, row.end_date, local_date(now)
-    )
-    child = msgspec.convert(row.child, ChildProfile)
-    why = fit(
-        child, facts.facts(), people, row.start_date, row.end_date, facts.policy.document.rules
-    )
-    if (
-        why is None
-        and row.max_weekly_price_pence is not None
-        and (locked.weekly_rate_pence > row.max_weekly_price_pence)
-    ):
-        why = "over_budget"
-    if why is not None:
-        declined = await move(
-            conn,
-            row,
-            "decline",
-            reason=why,
-            detail={"at": "accept"},
-            now=now,
-            actor="system:allocator",  # the policy declines it, not the owner
+Act = Callable[[Moving], Awaitable[Any]]
+
+
+async def _make_move(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    side: str,
+    act: Act,
+    *,
+    frees_bed: bool,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None,
+) -> BookingOut:
+    """Authorise, claim the key, lock the home, let spent offers go, make the move ``act``,
+    and offer a freed bed to the next in rank — in one transaction."""
+    now = clock.now()
+    today = local_date(now)
+    async with transaction(engine) as conn:
+        head = await _authorised(conn, principal, booking_id, side)
+        await claim(conn, idem)
+        facts = await lock_bed(conn, head.bed_id, now)
+        market = await load_market(conn, facts.home_id, today)
+        # A hold that ran out cannot be accepted: the offer is expired first, and that expiry
+        # (with the next offer it makes) is kept even when the move itself is refused.
+        wake = await expire_offers(conn, facts, market, now)
+        row = wake.moved.get(booking_id) or market.rows.get(booking_id)
+        if row is None:  # no longer live: the move will say what its status allows
+            row = (await conn.execute(sa.select(bookings).where(bookings.c.id == booking_id))).one()
+        moving = Moving(
+            conn, facts, market, row, now, today, _actor(principal), principal.authority, wake
         )
-        raise NoLongerFits(
-            declined,
-            conflict(
-                "no_longer_fits",
-                f"The match no longer fits ({why}): the request is declined and the bed "
-                "goes to the next in rank.",
+        refused: Problem | None = None
+        try:
+            row = await act(moving)
+        except InvalidTransition as exc:
+            if not wake.moved:
+                raise _invalid_transition(exc) from None
+            refused = _invalid_transition(exc)
+        except NoLongerFits as exc:  # the booking is declined (kept); the accept is refused
+            refused = exc.problem
+            wake.moved[booking_id] = exc.row
+        if wake.moved or (refused is None and frees_bed):
+            # The bed (or part of it) is free again: the next in rank may be offered it.
+            wake.extend(await decide(conn, facts, now))
+        if refused is None:
+            out = to_out(row)
+            await remember(conn, idem, 200, out)
+    await scheduler.schedule(wake.wakeups())
+    if refused is not None:
+        raise refused
+    return out
+
+
+def _note(text: str | None) -> dict[str, Any] | None:
+    return {"note": text} if text else None
+
+
+async def withdraw_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    note: str | None,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Requester: withdraw a pending or offered request; the bed goes to the next in rank."""
+
+    async def act(m: Moving) -> Any:
+        return await m.move("withdraw", reason="withdrawn", detail=_note(note))
+
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "requester",
+        act,
+        frees_bed=True,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
+    )
+
+
+async def cancel_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    note: str | None,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Requester: cancel a confirmed booking (the day is recorded for the charges)."""
+
+    async def act(m: Moving) -> Any:
+        return await m.move("cancel", reason="cancelled", cancelled_on=m.today, detail=_note(note))
+
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "requester",
+        act,
+        frees_bed=True,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
+    )
+
+
+async def reject_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    note: str,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Owner: reject the offered match; the next in rank is offered the bed."""
+
+    async def act(m: Moving) -> Any:
+        return await m.move("reject", reason="owner_rejected", detail={"note": note})
+
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "owner",
+        act,
+        frees_bed=True,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
+    )
+
+
+async def accept_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Owner: accept the offered match. The match and the budget are checked again (the
+    children living there may have changed since the offer): one that no longer fits is
+    declined, 409 ``no_longer_fits``. The rate is locked; those waiting behind the offer lose
+    the bed."""
+
+    async def act(m: Moving) -> Any:
+        if m.row.status != "offered":
+            raise InvalidTransition(m.row.status, "accept")
+        doc = m.facts.policy.document
+        ask = ask_of(m.row, m.row.membership)
+        why = rule.recheck_at_accept(ask, m.facts.bed, doc, m.holds(), m.today)
+        if why is not None:
+            declined = await move(
+                m.conn,
+                m.row,
+                "decline",
                 reason=why,
-            ),
-        )
-    row = await move(
-        conn,
-        row,
-        "accept",
-        reason="owner_accepted",
-        weekly_rate_pence=locked.weekly_rate_pence,
-        price_breakdown=msgspec.to_builtins(locked),
-        policy_version=facts.policy.version,
-        **actor,
-    )
-    # Those waiting behind the offer lose the bed: outranked if they were already decidable
-    # when it was offered, unavailable if the bed was held before they were decided.
-    waiting = (
-        await conn.execute(
-            sa.select(bookings)
-            .where(
-                bookings.c.bed_id == row.bed_id,
-                bookings.c.status == "pending",
-                bookings.c.start_date < row.end_date,
-                bookings.c.end_date > row.start_date,
+                detail={"at": "accept"},
+                now=m.now,
+                actor=SYSTEM,  # the policy declines it, not the owner
             )
-            .with_for_update()
+            raise NoLongerFits(
+                declined,
+                conflict(
+                    "no_longer_fits",
+                    f"The match no longer fits ({why}): the request is declined and the bed "
+                    "goes to the next in rank.",
+                    reason=why,
+                ),
+            )
+        locked = rule.price_for(ask, m.facts.bed, doc)
+        row = await m.move(
+            "accept",
+            reason="owner_accepted",
+            weekly_rate_pence=locked.weekly_rate_pence,
+            price_breakdown=msgspec.to_builtins(locked),
+            policy_version=m.facts.policy.version,
         )
-    ).all()
-    for b in waiting:
-        why = "outranked" if b.decide_at <= row.offered_at else "unavailable"
-        await move(
-            conn,
-            b,
-            "decline",
-            now=now,
-            actor="system:allocator",
-            reason=why,
-            detail={"lost_to": row.id},
+        lost = rule.losers(hold_of(row), m.market.asks)
+        await apply(m.conn, m.facts, list(lost), m.market.rows, m.now)
+        return row
+
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "owner",
+        act,
+        frees_bed=False,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
+    )
+
+
+async def start_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    data: StartIn,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Owner: record the child's arrival (on the day or after it, within the period)."""
+
+    async def act(m: Moving) -> Any:
+        row = m.row
+        if row.status != "confirmed":
+            raise InvalidTransition(row.status, "start")
+        if data.date > m.today:
+            raise invalid("date", "Record an arrival on the day or after it, not before.")
+        if not row.start_date <= data.date < row.end_date:
+            raise invalid("date", "The arrival must fall within the booking's period.")
+        return await m.move("start", reason="arrived", actual_start_date=data.date)
+
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "owner",
+        act,
+        frees_bed=False,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
+    )
+
+
+async def end_booking(
+    engine: AsyncEngine,
+    principal: Principal,
+    booking_id: str,
+    data: EndIn,
+    *,
+    clock: Clock,
+    scheduler: Scheduler,
+    idem: IdempotencyKey | None = None,
+) -> BookingOut:
+    """Requester or owner: record the end of a placement (SPEC §2). The end falls within
+    ``[start, min(end_date, today + early_end_notice_days)]`` — a placement is never extended
+    by an end, nor held far ahead — and its notice between the booking's start (or the day it
+    was made, if earlier) and today."""
+
+    async def act(m: Moving) -> Any:
+        row = m.row
+        if row.status != "active":
+            raise InvalidTransition(row.status, "end")
+        start = row.actual_start_date or row.start_date
+        ahead = m.facts.policy.document.pricing.early_end_notice_days
+        latest = min(row.end_date, m.today + timedelta(days=ahead))
+        if not start <= data.date <= latest:
+            raise invalid(
+                "date",
+                f"The end must fall between the start ({start}) and {latest}: the planned end, "
+                f"or today plus the policy's {ahead} days' notice, whichever is sooner.",
+            )
+        notice = data.notice_date or m.today
+        earliest = min(row.start_date, local_date(row.created_at))
+        if not earliest <= notice <= m.today:
+            raise invalid(
+                "notice_date",
+                f"Notice is dated between {earliest} (the booking's start, or the day it was "
+                "made) and today.",
+            )
+        return await m.move(
+            "end",
+            reason="ended",
+            detail={"note": data.reason},
+            actual_end_date=data.date,
+            notice_date=notice,
         )
-    return row
 
-
-async def _start(
-    conn: AsyncConnection, row: Any, arrived: date, today: date, actor: dict[str, Any]
-) -> Any:
-    if row.status != "confirmed":
-        raise InvalidTransition(row.status, "start")
-    if arrived > today:
-        raise invalid("date", "Record an arrival on the day or after it, not before.")
-    if not row.start_date <= arrived < row.end_date:
-        raise invalid("date", "The arrival must fall within the booking's period.")
-    return await move(conn, row, "start", reason="arrived", actual_start_date=arrived, **actor)
-
-
-async def _end(
-    conn: AsyncConnection, row: Any, end: EndIn, today: date, actor: dict[str, Any]
-) -> Any:
-    if row.status != "active":
-        raise InvalidTransition(row.status, "end")
-    if end.date < (row.actual_start_date or row.start_date):
-        raise invalid("date", "A placement cannot end before it started.")
-    notice = end.notice_date or today
-    if notice > today:
-        raise invalid("notice_date", "Notice cannot be dated in the future.")
-    return await move(
-        conn,
-        row,
-        "end",
-        reason="ended",
-        detail={"note": end.reason},
-        actual_end_date=end.date,
-        notice_date=notice,
-        **actor,
+    return await _make_move(
+        engine,
+        principal,
+        booking_id,
+        "either",
+        act,
+        frees_bed=False,
+        clock=clock,
+        scheduler=scheduler,
+        idem=idem,
     )
 
 
@@ -588,7 +719,8 @@ async def _end(
 async def get_booking(engine: AsyncEngine, principal: Principal, booking_id: str) -> BookingOut:
     async with engine.connect() as conn:
         await _visible_row(conn, principal, booking_id)
-        return await _load(conn, booking_id)
+        row = (await conn.execute(sa.select(bookings).where(bookings.c.id == booking_id))).one()
+    return to_out(row)
 
 
 async def list_bookings(
@@ -637,9 +769,22 @@ async def list_bookings(
     )
 
 
+#: what only the bed's owner may read of an event: the booking that won the bed instead
+#: (another council's booking)
+OWNER_ONLY_DETAIL = frozenset({"lost_to"})
+
+
+def _detail_for(detail: dict | None, *, owner: bool) -> dict | None:
+    if detail is None or owner:
+        return detail
+    shown = {k: v for k, v in detail.items() if k not in OWNER_ONLY_DETAIL}
+    return shown or None
+
+
 async def list_events(engine: AsyncEngine, principal: Principal, booking_id: str) -> list[EventOut]:
     async with engine.connect() as conn:
-        await _visible_row(conn, principal, booking_id)
+        head = await _visible_row(conn, principal, booking_id)
+        owner = principal.authority == head.owner
         rows = await conn.execute(
             sa.select(booking_events)
             .where(booking_events.c.booking_id == booking_id)
@@ -653,7 +798,7 @@ async def list_events(engine: AsyncEngine, principal: Principal, booking_id: str
                 from_status=r.from_status,
                 to_status=r.to_status,
                 reason=r.reason,
-                detail=r.detail,
+                detail=_detail_for(r.detail, owner=owner),
             )
             for r in rows
         ]

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from coop.errors import Problem
+from coop.db.locks import LOCK_TIMEOUT, Busy, is_busy, sqlstate
+from coop.errors import Problem, busy_problem
 from coop.settings import Settings
 
 
@@ -27,8 +28,8 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
             "server_settings": {
                 "application_name": "coop",
                 "timezone": "UTC",
-                # A request never waits long for a lock: it gets a 503 (busy / bed_busy).
-                "lock_timeout": "5s",
+                # A request never waits long for a lock: it gets a 503 busy (coop.db.locks).
+                "lock_timeout": LOCK_TIMEOUT,
             }
         },
     )
@@ -37,15 +38,6 @@ def create_engine(settings: Settings, url: str | None = None) -> AsyncEngine:
 def constraint_name(exc: IntegrityError) -> str | None:
     cause = getattr(exc.orig, "__cause__", None)
     return getattr(cause, "constraint_name", None) or getattr(exc.orig, "constraint_name", None)
-
-
-LOCK_NOT_AVAILABLE = "55P03"
-
-
-def sqlstate(exc: DBAPIError) -> str | None:
-    return getattr(exc.orig, "sqlstate", None) or getattr(
-        getattr(exc.orig, "__cause__", None), "sqlstate", None
-    )
 
 
 #: constraint name -> (status, code, detail) for races that slip past the code's checks
@@ -75,19 +67,17 @@ def problem_from_integrity(exc: IntegrityError) -> Problem:
 
 @asynccontextmanager
 async def transaction(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """One transaction; a constraint violation becomes a clean problem, never a 500."""
+    """One transaction; a constraint violation or a lock not had in time becomes a clean
+    problem (409, 503 busy), never a 500."""
     try:
         async with engine.begin() as conn:
             yield conn
     except IntegrityError as exc:
         raise problem_from_integrity(exc) from None
+    except Busy as exc:
+        raise busy_problem(exc) from None
     except DBAPIError as exc:
         # waited lock_timeout for a lock, or lost a deadlock / serialization race: retryable
-        if sqlstate(exc) in (LOCK_NOT_AVAILABLE, "40P01", "40001"):
-            raise Problem(
-                503,
-                "busy",
-                "Another request is changing the same thing; try again.",
-                headers={"Retry-After": "1"},
-            ) from None
+        if is_busy(exc):
+            raise busy_problem(Busy()) from None
         raise

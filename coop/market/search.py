@@ -75,10 +75,17 @@ def _half_up_bp(amount: Any, bp: int) -> Any:
     return (amount * (10_000 + bp) + 5_000) // 10_000
 
 
+def home_type_sql(bed_count: Any) -> Any:
+    """SQL twin of ``policy.vocabulary.home_type_for`` (a home with a void has a bed)."""
+    return sa.case((bed_count == 1, "solo"), (bed_count == 2, "dual"), else_="multi")
+
+
 def rate_sql(cost: Any, bed_count: Any, pricing: Pricing, *, membership: str, urgency: str) -> Any:
     """SQL twin of ``policy.pricing.price(...).weekly_rate_pence``."""
     c = pricing.ceiling_weekly_pence
-    ceiling = sa.case((bed_count <= 1, c.solo), (bed_count == 2, c.dual), else_=c.multi)
+    ceiling = sa.case(
+        {"solo": c.solo, "dual": c.dual, "multi": c.multi}, value=home_type_sql(bed_count)
+    )
     rate = sa.func.least(ceiling, _half_up_bp(sa.cast(cost, sa.BigInteger), pricing.margin_bp))
     if membership == "associate" and pricing.associate_surcharge_bp:
         rate = _half_up_bp(rate, pricing.associate_surcharge_bp)
@@ -220,7 +227,7 @@ def _hit(
     row: sa.Row, *, caller: str | None, membership: str, urgency: str, pricing: Pricing, near: bool
 ) -> VoidHit:
     m = row._mapping
-    home_type = home_type_for(row.bed_count) if row.bed_count else "solo"
+    home_type = home_type_for(row.bed_count)
     breakdown = price(
         weekly_cost_pence=m["h_weekly_cost_pence"],
         home_type=home_type,

@@ -12,8 +12,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from coop.auth.guards import require_authority
-from coop.auth.principal import Principal
+from coop.auth.principal import Principal, require_authority
 from coop.clock import Clock, local_date
 from coop.db.schema import authorities, beds, homes, voids
 from coop.db.session import transaction

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -10,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from coop.auth.principal import Principal
 from coop.clock import Clock
+from coop.db.locks import advisory
 from coop.db.schema import authorities, region_policies
 from coop.db.session import transaction
 from coop.errors import Problem, invalid, not_found
@@ -138,21 +140,32 @@ class PolicyVersion(msgspec.Struct, frozen=True):
     document: PolicyDocument
 
 
-async def policy_at(conn: AsyncConnection, region: str, at: datetime) -> PolicyVersion:
-    """The version in force at ``at``: the latest with ``effective_from <= at``, else defaults."""
-    row = (
-        await conn.execute(
-            sa.select(region_policies)
-            .where(region_policies.c.region == region, region_policies.c.effective_from <= at)
-            .order_by(region_policies.c.effective_from.desc(), region_policies.c.version.desc())
-            .limit(1)
+def in_force(region: Any, at: Any) -> sa.Select:
+    """The policy version in force for ``region`` at ``at``: the latest with
+    ``effective_from <= at`` (no row: the defaults). ``region`` and ``at`` may be SQL
+    expressions, so the same statement serves as a LATERAL join (bookings' facts)."""
+    return (
+        sa.select(
+            region_policies.c.version, region_policies.c.effective_from, region_policies.c.document
         )
-    ).one_or_none()
+        .where(region_policies.c.region == region, region_policies.c.effective_from <= at)
+        .order_by(region_policies.c.effective_from.desc(), region_policies.c.version.desc())
+        .limit(1)
+    )
+
+
+def policy_version(region: str, row: tuple[int, datetime, Any] | None) -> PolicyVersion:
+    """A region's policy from ``(version, effective_from, document)``; ``None``: the defaults."""
     if row is None:
         return PolicyVersion(region, 0, None, PolicyDocument())
-    return PolicyVersion(
-        region, row.version, row.effective_from, msgspec.convert(row.document, PolicyDocument)
-    )
+    version, effective_from, document = row
+    return PolicyVersion(region, version, effective_from, msgspec.convert(document, PolicyDocument))
+
+
+async def policy_at(conn: AsyncConnection, region: str, at: datetime) -> PolicyVersion:
+    """The version in force at ``at`` (see :func:`in_force`)."""
+    row = (await conn.execute(in_force(region, at))).one_or_none()
+    return policy_version(region, None if row is None else tuple(row))  # type: ignore[arg-type]
 
 
 def _policy_out(p: PolicyVersion) -> PolicyOut:
@@ -182,11 +195,7 @@ async def list_policy_versions(engine: AsyncEngine, region: str) -> list[PolicyO
             )
         ).all()
     return [
-        _policy_out(
-            PolicyVersion(
-                r.region, r.version, r.effective_from, msgspec.convert(r.document, PolicyDocument)
-            )
-        )
+        _policy_out(policy_version(r.region, (r.version, r.effective_from, r.document)))
         for r in rows
     ]
 
@@ -214,9 +223,7 @@ async def put_policy(
         raise invalid("effective_from", "A policy cannot take effect in the past.")
     async with transaction(engine) as conn:
         # One writer per region at a time: versions are consecutive.
-        await conn.execute(
-            sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtext("policy:" + region)))
-        )
+        await advisory(conn, "policy", region)
         version = (
             await conn.scalar(
                 sa.select(sa.func.coalesce(sa.func.max(region_policies.c.version), 0)).where(
