@@ -49,12 +49,22 @@ LIVING = frozenset({"confirmed", "active"})
 #: rules that depend on the other children in the home: never evaluated for a quote by
 #: anyone but the bed's owner (SPEC §3), so a quote cannot reveal another council's child
 RESIDENT_RULES = frozenset({"only_older", "only_younger"})
-#: what accepting an offer checks again: the match (the children living there may have
-#: changed since the offer) and the price against the budget. The rest is either fixed since
-#: the offer or the owner's own act (taking the bed out of use, withdrawing the void), and the
-#: owner can reject instead.
+#: what accepting an offer checks again: the home as it is now and the match (the children
+#: living there may have changed since the offer), and the price against the budget. The rest
+#: is either fixed since the offer or the owner's own act (taking the bed out of use,
+#: withdrawing the void), and the owner can reject instead.
 ACCEPT_RECHECKS = frozenset(
-    {"age", "gender", "needs", "risks", "dols", "care_alongside", "max_weeks", "over_budget"}
+    {
+        "home_closed",
+        "age",
+        "gender",
+        "needs",
+        "risks",
+        "dols",
+        "care_alongside",
+        "max_weeks",
+        "over_budget",
+    }
 )
 
 DeclineMove = Literal["decline", "expire"]

@@ -238,3 +238,26 @@ async def test_the_booking_list_shows_each_booking_once_across_both_roles(region
         if not cursor:
             break
     assert sorted(seen) == sorted(ids) and len(seen) == len(set(seen)) == 6
+
+
+async def test_accept_refuses_an_offer_in_a_home_closed_since(region, http):
+    """The re-check at accept sees the home as it is now: closed, the match is declined."""
+    owner = await region.authority("cambs")
+    buyer = await region.authority("suffolk")
+    home = await region.home(owner)
+    void = await region.void(owner, home["beds"][0]["id"])
+    today = {"urgency": "today", "start_date": region.day(0), "end_date": region.day(10)}
+    offered = await http.post(
+        "/bookings", json=request(void["id"], region, **today), headers=buyer.h
+    )
+    assert offered.json()["status"] == "offered"
+    r = await http.patch(
+        f"/homes/{home['id']}",
+        json={"status": "closed"},
+        headers={**owner.h, "If-Match": f'"{home["version"]}"'},
+    )
+    assert r.status_code == 200
+    refused = await http.post(f"/bookings/{offered.json()['id']}/accept", headers=owner.h)
+    assert assert_problem(refused, 409, "no_longer_fits")["reason"] == "home_closed"
+    gone = (await http.get(f"/bookings/{offered.json()['id']}", headers=buyer.h)).json()
+    assert (gone["status"], gone["status_reason"]) == ("declined", "home_closed")

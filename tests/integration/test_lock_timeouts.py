@@ -69,3 +69,26 @@ async def test_a_bed_locked_for_a_change_never_blocks_a_bookings_foreign_key(coo
                 .with_for_update(read=True, key_share=True)
             )
         await changing.execute(sa.text("ROLLBACK"))
+
+
+async def test_a_home_locked_by_another_decision_is_503_busy_and_changes_nothing(coop, region):
+    """The home lock (coop.db.locks) waited on past the timeout is the same clean answer as
+    any other lock: 503 busy with Retry-After, the transaction rolled back."""
+    from coop.bookings.allocation import lock_bed
+    from coop.db.schema import homes
+
+    owner = await region.authority("cambs")
+    home = await region.home(owner)
+    bed = home["beds"][0]["id"]
+    async with coop.engine.connect() as deciding:
+        await deciding.execute(sa.text("BEGIN"))
+        await deciding.execute(
+            sa.select(homes.c.id).where(homes.c.id == home["id"]).with_for_update()
+        )
+        with pytest.raises(Problem) as refused:
+            async with transaction(coop.engine) as conn:
+                await conn.execute(sa.text("SET LOCAL lock_timeout = '100ms'"))
+                await lock_bed(conn, bed, coop.clock.now())
+        await deciding.execute(sa.text("ROLLBACK"))
+    assert (refused.value.status, refused.value.code) == (503, "busy")
+    assert refused.value.headers["Retry-After"] == "1"
