@@ -8,6 +8,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from coop.auth.guards import requires
+from coop.auth.principal import Principal
 from coop.bookings import service
 from coop.bookings.schemas import (
     BookingIn,
@@ -19,6 +20,7 @@ from coop.bookings.schemas import (
     RejectIn,
     StartIn,
 )
+from coop.context import Coop
 from coop.http import Caller, CoopDep
 from coop.idempotency import from_request
 from coop.policy.lifecycle import Status
@@ -32,6 +34,12 @@ IDEMPOTENT = (
     " Send an `Idempotency-Key` header to make a retry safe: the same key and body return the "
     "first response; the same key with another body is a 422."
 )
+
+
+async def _call(request: Request, coop: Coop, principal: Principal) -> service.Call:
+    return service.Call(
+        coop.engine, principal, coop.clock, coop.scheduler, await from_request(request, principal)
+    )
 
 
 class BookingController(Controller):
@@ -63,14 +71,7 @@ class BookingController(Controller):
     async def create(
         self, data: JSONBody[BookingIn], request: Request, coop: CoopDep, principal: Caller
     ) -> Response[BookingOut]:
-        out = await service.create_booking(
-            coop.engine,
-            principal,
-            data,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
-        )
+        out = await service.create_booking(await _call(request, coop, principal), data)
         return Response(out, status_code=201)
 
     @get(
@@ -132,13 +133,7 @@ class BookingController(Controller):
         data: JSONBody[MoveIn | None] = None,
     ) -> BookingOut:
         return await service.withdraw_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            data.reason if data else None,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
+            await _call(request, coop, principal), booking_id, data.reason if data else None
         )
 
     @post(
@@ -157,13 +152,7 @@ class BookingController(Controller):
         data: JSONBody[MoveIn | None] = None,
     ) -> BookingOut:
         return await service.cancel_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            data.reason if data else None,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
+            await _call(request, coop, principal), booking_id, data.reason if data else None
         )
 
     @post(
@@ -177,14 +166,7 @@ class BookingController(Controller):
     async def accept(
         self, booking_id: FromPath[str], request: Request, coop: CoopDep, principal: Caller
     ) -> BookingOut:
-        return await service.accept_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
-        )
+        return await service.accept_booking(await _call(request, coop, principal), booking_id)
 
     @post(
         "/{booking_id:str}/reject",
@@ -202,13 +184,7 @@ class BookingController(Controller):
         principal: Caller,
     ) -> BookingOut:
         return await service.reject_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            data.reason,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
+            await _call(request, coop, principal), booking_id, data.reason
         )
 
     @post(
@@ -226,15 +202,7 @@ class BookingController(Controller):
         coop: CoopDep,
         principal: Caller,
     ) -> BookingOut:
-        return await service.start_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            data,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
-        )
+        return await service.start_booking(await _call(request, coop, principal), booking_id, data)
 
     @post(
         "/{booking_id:str}/end",
@@ -255,12 +223,4 @@ class BookingController(Controller):
         coop: CoopDep,
         principal: Caller,
     ) -> BookingOut:
-        return await service.end_booking(
-            coop.engine,
-            principal,
-            booking_id,
-            data,
-            clock=coop.clock,
-            scheduler=coop.scheduler,
-            idem=await from_request(request, principal),
-        )
+        return await service.end_booking(await _call(request, coop, principal), booking_id, data)

@@ -103,6 +103,18 @@ def _actor(principal: Principal) -> str:
     return f"client:{principal.client_id}"
 
 
+@dataclass(frozen=True)
+class Call:
+    """Who makes a move, and with what: the caller, the service's engine, clock and
+    scheduler, and the request's ``Idempotency-Key``."""
+
+    engine: AsyncEngine
+    principal: Principal
+    clock: Clock
+    scheduler: Scheduler
+    idem: IdempotencyKey | None = None
+
+
 # -- what a request asks for -----------------------------------------------------------------
 
 
@@ -204,17 +216,12 @@ def _ask(
 # -- request and quote -----------------------------------------------------------------------
 
 
-async def create_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    data: BookingIn,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
-    now = clock.now()
-    async with transaction(engine) as conn:
+async def create_booking(call: Call, data: BookingIn) -> BookingOut:
+    """Request a bed: decided at once when it can be (the response says ``offered`` or
+    ``declined``); otherwise ``pending`` until its ``decide_at``."""
+    principal, idem = call.principal, call.idem
+    now = call.clock.now()
+    async with transaction(call.engine) as conn:
         target = await _target(conn, principal, data)
         await claim(conn, idem)  # a retry replays even once the dates or the void have gone
         _check_request(data, target, local_date(now))
@@ -255,7 +262,7 @@ async def create_booking(
             wake.allocations.append((target.bed_id, ask.decide_at))
         out = to_out(row)
         await remember(conn, idem, 201, out)
-    await scheduler.schedule(wake.wakeups())
+    await call.scheduler.schedule(wake.wakeups())
     return out
 
 
@@ -418,22 +425,14 @@ Act = Callable[[Moving], Awaitable[Any]]
 
 
 async def _make_move(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    side: str,
-    act: Act,
-    *,
-    frees_bed: bool,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None,
+    call: Call, booking_id: str, side: str, act: Act, *, frees_bed: bool
 ) -> BookingOut:
     """Authorise, claim the key, lock the home, let spent offers go, make the move ``act``,
     and offer a freed bed to the next in rank — in one transaction."""
-    now = clock.now()
+    principal, idem = call.principal, call.idem
+    now = call.clock.now()
     today = local_date(now)
-    async with transaction(engine) as conn:
+    async with transaction(call.engine) as conn:
         head = await _authorised(conn, principal, booking_id, side)
         await claim(conn, idem)
         facts = await lock_bed(conn, head.bed_id, now)
@@ -463,7 +462,7 @@ async def _make_move(
         if refused is None:
             out = to_out(row)
             await remember(conn, idem, 200, out)
-    await scheduler.schedule(wake.wakeups())
+    await call.scheduler.schedule(wake.wakeups())
     if refused is not None:
         raise refused
     return out
@@ -473,99 +472,34 @@ def _note(text: str | None) -> dict[str, Any] | None:
     return {"note": text} if text else None
 
 
-async def withdraw_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    note: str | None,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def withdraw_booking(call: Call, booking_id: str, note: str | None) -> BookingOut:
     """Requester: withdraw a pending or offered request; the bed goes to the next in rank."""
 
     async def act(m: Moving) -> Any:
         return await m.move("withdraw", reason="withdrawn", detail=_note(note))
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "requester",
-        act,
-        frees_bed=True,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "requester", act, frees_bed=True)
 
 
-async def cancel_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    note: str | None,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def cancel_booking(call: Call, booking_id: str, note: str | None) -> BookingOut:
     """Requester: cancel a confirmed booking (the day is recorded for the charges)."""
 
     async def act(m: Moving) -> Any:
         return await m.move("cancel", reason="cancelled", cancelled_on=m.today, detail=_note(note))
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "requester",
-        act,
-        frees_bed=True,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "requester", act, frees_bed=True)
 
 
-async def reject_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    note: str,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def reject_booking(call: Call, booking_id: str, note: str) -> BookingOut:
     """Owner: reject the offered match; the next in rank is offered the bed."""
 
     async def act(m: Moving) -> Any:
         return await m.move("reject", reason="owner_rejected", detail={"note": note})
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "owner",
-        act,
-        frees_bed=True,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "owner", act, frees_bed=True)
 
 
-async def accept_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def accept_booking(call: Call, booking_id: str) -> BookingOut:
     """Owner: accept the offered match. The match and the budget are checked again (the
     children living there may have changed since the offer): one that no longer fits is
     declined, 409 ``no_longer_fits``. The rate is locked; those waiting behind the offer lose
@@ -608,29 +542,10 @@ async def accept_booking(
         await apply(m.conn, m.facts, list(lost), m.market.rows, m.now)
         return row
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "owner",
-        act,
-        frees_bed=False,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "owner", act, frees_bed=False)
 
 
-async def start_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    data: StartIn,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def start_booking(call: Call, booking_id: str, data: StartIn) -> BookingOut:
     """Owner: record the child's arrival (on the day or after it, within the period)."""
 
     async def act(m: Moving) -> Any:
@@ -643,29 +558,10 @@ async def start_booking(
             raise invalid("date", "The arrival must fall within the booking's period.")
         return await m.move("start", reason="arrived", actual_start_date=data.date)
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "owner",
-        act,
-        frees_bed=False,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "owner", act, frees_bed=False)
 
 
-async def end_booking(
-    engine: AsyncEngine,
-    principal: Principal,
-    booking_id: str,
-    data: EndIn,
-    *,
-    clock: Clock,
-    scheduler: Scheduler,
-    idem: IdempotencyKey | None = None,
-) -> BookingOut:
+async def end_booking(call: Call, booking_id: str, data: EndIn) -> BookingOut:
     """Requester or owner: record the end of a placement (SPEC §2). The end falls within
     ``[start, min(end_date, today + early_end_notice_days)]`` — a placement is never extended
     by an end, nor held far ahead — and its notice between the booking's start (or the day it
@@ -700,17 +596,7 @@ async def end_booking(
             notice_date=notice,
         )
 
-    return await _make_move(
-        engine,
-        principal,
-        booking_id,
-        "either",
-        act,
-        frees_bed=False,
-        clock=clock,
-        scheduler=scheduler,
-        idem=idem,
-    )
+    return await _make_move(call, booking_id, "either", act, frees_bed=False)
 
 
 # -- reading ---------------------------------------------------------------------------------
