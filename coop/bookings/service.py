@@ -266,15 +266,6 @@ async def create_booking(call: Call, data: BookingIn) -> BookingOut:
     return out
 
 
-def _status_of(decision: rule.Decision | None) -> tuple[str, str | None]:
-    """The status and reason a request gets from its decision (none: still pending)."""
-    if isinstance(decision, rule.Offer):
-        return "offered", None
-    if isinstance(decision, rule.Decline):
-        return ("expired" if decision.move == "expire" else "declined"), decision.reason
-    return "pending", None
-
-
 async def quote_booking(
     engine: AsyncEngine, principal: Principal, data: BookingIn, *, clock: Clock
 ) -> QuoteOut:
@@ -290,23 +281,17 @@ async def quote_booking(
         facts = await bed_facts(conn, target.bed_id, now, requester=requester)
         market = await load_market(conn, facts.home_id, today)
     ask = _ask(QUOTE_ID, requester, data, target, facts, now)
-    own = requester == facts.owner
-    doc = facts.policy.document
-    decisions = rule.decide(
+    answer = rule.quote(
+        ask,
         facts.bed,
-        doc,
+        facts.policy.document,
         market.holds,
-        [*market.asks, ask],
+        market.asks,
         now,
         today,
-        screen=frozenset({ask.id}),
-        sees_residents=own,
+        sees_residents=requester == facts.owner,
     )
-    status, reason = _status_of(next((d for d in decisions if d.booking_id == ask.id), None))
-    spent = [d for d in decisions if isinstance(d, rule.ExpireOffer)]
-    verdict = rule.assess(
-        ask, facts.bed, doc, rule.without(market.holds, spent), today, sees_residents=own
-    )
+    verdict = answer.verdict
     return QuoteOut(
         owner=target.owner,
         bed_id=target.bed_id,
@@ -316,9 +301,9 @@ async def quote_booking(
         price_breakdown=verdict.price,
         fits=not verdict.reasons,
         reasons=list(verdict.reasons),
-        checked_at_decision=list(verdict.checked_at_decision),
-        status=status,
-        status_reason=reason,
+        checked_at_decision=list(answer.checked_at_decision),
+        status=answer.status,
+        status_reason=answer.status_reason,
         decide_at=ask.decide_at,
         home_priority_until=target.void.home_priority_until if target.void else None,
     )

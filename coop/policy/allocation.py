@@ -382,6 +382,64 @@ def without(holds: Iterable[Hold], gone: Iterable[Decision]) -> list[Hold]:
     return [h for h in holds if h.booking_id not in ids]
 
 
+class QuoteAnswer(msgspec.Struct, frozen=True):
+    """What a request made now would be answered, and every reason it would fail."""
+
+    status: str
+    status_reason: str | None
+    verdict: Assessment
+    checked_at_decision: tuple[str, ...]
+
+
+def quote(
+    ask: Ask,
+    bed: BedFacts,
+    policy: PolicyDocument,
+    holds: Sequence[Hold],
+    asks: Iterable[Ask],
+    now: datetime,
+    today: date,
+    *,
+    sees_residents: bool,
+) -> QuoteAnswer:
+    """A request simulated: :func:`decide` with ``ask`` added to the bed's pending ``asks``.
+
+    For anyone but the owner (``sees_residents=False``) no rule that depends on the children
+    living in the home is evaluated, for ``ask`` or for any other request in the simulation.
+    Such a rule is listed in ``checked_at_decision`` when it could change the answer: the
+    request's own wish, or that of a request the simulation offered the bed ahead of it over
+    overlapping days (the decision may decline that one and offer this one instead)."""
+    decisions = decide(
+        bed,
+        policy,
+        holds,
+        [*asks, ask],
+        now,
+        today,
+        screen=frozenset({ask.id}),
+        sees_residents=sees_residents,
+    )
+    mine = next((d for d in decisions if d.booking_id == ask.id), None)
+    if isinstance(mine, Offer):
+        status, reason = "offered", None
+    elif isinstance(mine, Decline):
+        status, reason = ("expired" if mine.move == "expire" else "declined"), mine.reason
+    else:
+        status, reason = "pending", None
+    spent = [d for d in decisions if isinstance(d, ExpireOffer)]
+    verdict = assess(ask, bed, policy, without(holds, spent), today, sees_residents=sees_residents)
+    deferred = set(verdict.checked_at_decision)
+    if not sees_residents and isinstance(mine, Wait):
+        blind = {
+            a.id: a
+            for a in asks
+            if a.child.care_alongside in RESIDENT_RULES and a.start < ask.end and ask.start < a.end
+        }
+        if any(isinstance(d, Offer) and d.booking_id in blind for d in decisions):
+            deferred.add("care_alongside")
+    return QuoteAnswer(status, reason, verdict, tuple(sorted(deferred)))
+
+
 def recheck_at_accept(
     offered: Ask, bed: BedFacts, policy: PolicyDocument, holds: Sequence[Hold], today: date
 ) -> str | None:

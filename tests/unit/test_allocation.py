@@ -783,3 +783,35 @@ def test_assessment_lists_every_reason_and_the_price_whatever_they_are():
     assert verdict.reasons == ("age", "gender", "needs")
     assert verdict.price == price_for(ask, _bed(), POLICY)
     assert verdict.move == "decline"
+
+
+# -- the quote: a request simulated ----------------------------------------------------------
+
+
+def test_a_blind_quote_behind_a_resident_wish_leaves_care_alongside_for_the_decision():
+    """Another council's request ahead wants only older children; a 10-year-old lives in the
+    home. The decision declines it and offers the bed to the quoted request, but a quote by a
+    non-owner cannot judge that wish: it says the request would wait, and that
+    ``care_alongside`` is checked at the decision. The owner's quote is exact."""
+    from coop.policy.allocation import quote
+
+    resident = _hold("res", bed_id="bed-1", days=(0, 30), age=10)
+    ahead = _ask("ahead", minutes=120, child=_child(age=12, care_alongside="only_older"))
+    mine = _ask("~quote", requester="m2", minutes=0)
+    blind = quote(mine, _bed(), POLICY, [resident], [ahead], NOW, TODAY, sees_residents=False)
+    assert (blind.status, blind.checked_at_decision) == ("pending", ("care_alongside",))
+    seen = quote(mine, _bed(), POLICY, [resident], [ahead], NOW, TODAY, sees_residents=True)
+    assert (seen.status, seen.checked_at_decision) == ("offered", ())
+    # With no such wish ahead, a blind quote leaves nothing for the decision.
+    plain = _ask("ahead", minutes=120)
+    again = quote(mine, _bed(), POLICY, [resident], [plain], NOW, TODAY, sees_residents=False)
+    assert (again.status, again.checked_at_decision) == ("pending", ())
+
+
+def test_a_quote_answers_like_the_decision_and_lists_every_reason():
+    from coop.policy.allocation import quote
+
+    mine = _ask("~quote", child=_child(age=20, needs=["autism"]), max_weekly_price_pence=1)
+    answer = quote(mine, _bed(), POLICY, [], [], NOW, TODAY, sees_residents=False)
+    assert (answer.status, answer.status_reason) == ("declined", "age")
+    assert answer.verdict.reasons == ("age", "needs", "over_budget")
