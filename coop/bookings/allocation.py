@@ -4,8 +4,9 @@ The rule itself is pure and lives in ``coop.policy.allocation``. This module:
 
 - locks the bed's home and reads its facts in one statement (:func:`lock_bed`, the ``home``
   lock of ``coop.db.locks``: a home's decisions are serial, unrelated homes never wait);
-- loads the home's bookings that can still matter and maps them to :class:`Hold` and
-  :class:`Ask` Structs (:func:`load_market`);
+- loads what the rule reads of the home — the bed's bookings that can still matter and the
+  children living in the other beds — and maps them to :class:`Hold` and :class:`Ask`
+  Structs (:func:`load_market`);
 - applies the decisions, each move one statement that updates the booking (guarded by its
   version) and records its event (:func:`move`, :func:`apply`).
 
@@ -198,11 +199,20 @@ _LIVE_BOOKINGS = (
     .where(
         bookings.c.home_id == sa.bindparam("home_id"),
         sa.or_(
-            bookings.c.status.in_(LIVE),
+            # the bed's own bookings that can still matter: live, or ended with days to come
             sa.and_(
-                bookings.c.status == "ended",
-                sa.func.upper(bookings.c.hold_during) > sa.bindparam("today", type_=sa.Date),
+                bookings.c.bed_id == sa.bindparam("bed_id"),
+                sa.or_(
+                    bookings.c.status.in_(LIVE),
+                    sa.and_(
+                        bookings.c.status == "ended",
+                        sa.func.upper(bookings.c.hold_during)
+                        > sa.bindparam("today", type_=sa.Date),
+                    ),
+                ),
             ),
+            # the children living in the home's other beds
+            bookings.c.status.in_(sorted(rule.LIVING)),
         ),
     )
 )
@@ -210,7 +220,8 @@ _LIVE_BOOKINGS = (
 
 @dataclass
 class Market:
-    """The home's bookings that can still matter, as the rule sees them, and their rows."""
+    """What the rule reads of a bed's home, as Structs, and the rows behind them: every hold
+    on the bed and the pending requests for it, and the children living in the other beds."""
 
     holds: list[Hold]
     asks: list[Ask]
@@ -251,10 +262,12 @@ def ask_of(row: Any, membership: str) -> Ask:
     )
 
 
-async def load_market(conn: AsyncConnection, home_id: str, today: date) -> Market:
-    """Live bookings of the home, and ended ones whose occupied days reach today or later —
-    with the requester's membership and the void's window."""
-    rows = (await conn.execute(_LIVE_BOOKINGS, {"home_id": home_id, "today": today})).all()
+async def load_market(conn: AsyncConnection, facts: Facts, today: date) -> Market:
+    """The bed's live bookings and its ended ones with days to come, and the placements in
+    the home's other beds (its residents), with each requester's membership and each void's
+    window: one statement. Nothing else in the home bears on the bed's decisions."""
+    params = {"home_id": facts.home_id, "bed_id": facts.bed.id, "today": today}
+    rows = (await conn.execute(_LIVE_BOOKINGS, params)).all()
     return Market(
         holds=[hold_of(r) for r in rows if r.hold_during is not None],
         asks=[ask_of(r, r.membership) for r in rows if r.status == "pending"],
@@ -458,7 +471,7 @@ async def decide(
 ) -> Outcome:
     """Let the bed's spent holds go, then allocate. The caller holds the home's lock."""
     today = local_date(now)
-    market = await load_market(conn, facts.home_id, today)
+    market = await load_market(conn, facts, today)
     decisions = rule.decide(
         facts.bed,
         facts.policy.document,

@@ -279,7 +279,7 @@ async def quote_booking(
         _check_request(data, target, today)
         requester = principal.authority or ""
         facts = await bed_facts(conn, target.bed_id, now, requester=requester)
-        market = await load_market(conn, facts.home_id, today)
+        market = await load_market(conn, facts, today)
     ask = _ask(QUOTE_ID, requester, data, target, facts, now)
     answer = rule.quote(
         ask,
@@ -421,7 +421,7 @@ async def _make_move(
         head = await _authorised(conn, principal, booking_id, side)
         await claim(conn, idem)
         facts = await lock_bed(conn, head.bed_id, now)
-        market = await load_market(conn, facts.home_id, today)
+        market = await load_market(conn, facts, today)
         # A hold that ran out cannot be accepted: the offer is expired first, and that expiry
         # (with the next offer it makes) is kept even when the move itself is refused.
         wake = await expire_offers(conn, facts, market, now)
