@@ -73,8 +73,8 @@ class QuoteOut(msgspec.Struct, kw_only=True):
     """Every reason it would be declined if decided now, in decision order (the spec's codes)."""
     checked_at_decision: list[str] = []
     """Rules this quote did not evaluate because they depend on the children living in the
-    home, and that could change its answer (``care_alongside``: ``only_older``/``only_younger``
-    in this request, or in a request ahead of it for the same days). Only the bed's owner is
+    home, and that could change its answer: ``care_alongside`` (``only_older``/``only_younger``)
+    of this request, or of the undecided request it would wait behind. Only the bed's owner is
     quoted them; for anyone else the decision applies them."""
     status: str
     """What a request made now would be answered: ``offered``, ``declined``, or ``pending``

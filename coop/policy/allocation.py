@@ -406,9 +406,11 @@ def quote(
 
     For anyone but the owner (``sees_residents=False``) no rule that depends on the children
     living in the home is evaluated, for ``ask`` or for any other request in the simulation.
-    Such a rule is listed in ``checked_at_decision`` when it could change the answer: the
-    request's own wish, or that of a request the simulation offered the bed ahead of it over
-    overlapping days (the decision may decline that one and offer this one instead)."""
+    ``care_alongside`` is listed in ``checked_at_decision`` when such a rule could change the
+    answer: the request's own wish, or — when it would wait behind an offer that only this
+    simulation made, to a request decidable but not yet decided — that request's wish, which
+    the decision may find does not fit the children there. The flag never depends on what
+    that other council's child wishes: that too is not the caller's to learn."""
     decisions = decide(
         bed,
         policy,
@@ -430,12 +432,9 @@ def quote(
     verdict = assess(ask, bed, policy, without(holds, spent), today, sees_residents=sees_residents)
     deferred = set(verdict.checked_at_decision)
     if not sees_residents and isinstance(mine, Wait):
-        blind = {
-            a.id: a
-            for a in asks
-            if a.child.care_alongside in RESIDENT_RULES and a.start < ask.end and ask.start < a.end
-        }
-        if any(isinstance(d, Offer) and d.booking_id in blind for d in decisions):
+        pending = {a.id: a for a in asks}
+        made_now = [pending[d.booking_id] for d in decisions if isinstance(d, Offer)]
+        if any(a.start < ask.end and ask.start < a.end for a in made_now):
             deferred.add("care_alongside")
     return QuoteAnswer(status, reason, verdict, tuple(sorted(deferred)))
 

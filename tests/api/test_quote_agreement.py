@@ -15,8 +15,8 @@ rules that depend on the children living in the home (``care_alongside`` ``only_
 ``only_younger``) — neither the request's own nor those of the requests the simulation
 decides ahead of it — and lists ``care_alongside`` in ``checked_at_decision`` when such a rule
 could change its answer. The request may then be declined ``care_alongside`` (its own wish),
-or offered where the quote said it would wait behind another request's offer (that request's
-wish). Nothing else.
+or offered where the quote said it would wait behind an offer only the simulation made (the
+undecided request ahead of it, whose wish the quote may not judge). Nothing else.
 
 Hypothesis drives a sync test; each step runs its coroutine on the test session's event loop
 (idle while a sync test runs), as in ``tests/integration/test_booking_stateful.py``.

@@ -789,10 +789,11 @@ def test_assessment_lists_every_reason_and_the_price_whatever_they_are():
 
 
 def test_a_blind_quote_behind_a_resident_wish_leaves_care_alongside_for_the_decision():
-    """Another council's request ahead wants only older children; a 10-year-old lives in the
-    home. The decision declines it and offers the bed to the quoted request, but a quote by a
-    non-owner cannot judge that wish: it says the request would wait, and that
-    ``care_alongside`` is checked at the decision. The owner's quote is exact."""
+    """Another council's request ahead, decidable but not yet decided, wants only older
+    children; a 10-year-old lives in the home. The decision declines it and offers the bed to
+    the quoted request, but a quote by a non-owner cannot judge that wish: it says the request
+    would wait, and that ``care_alongside`` is checked at the decision. The owner's quote is
+    exact."""
     from coop.policy.allocation import quote
 
     resident = _hold("res", bed_id="bed-1", days=(0, 30), age=10)
@@ -802,10 +803,15 @@ def test_a_blind_quote_behind_a_resident_wish_leaves_care_alongside_for_the_deci
     assert (blind.status, blind.checked_at_decision) == ("pending", ("care_alongside",))
     seen = quote(mine, _bed(), POLICY, [resident], [ahead], NOW, TODAY, sees_residents=True)
     assert (seen.status, seen.checked_at_decision) == ("offered", ())
-    # With no such wish ahead, a blind quote leaves nothing for the decision.
+    # The flag never depends on the other child's wish (another council's child): a request
+    # ahead with no such wish, offered by the simulation alone, raises it too ...
     plain = _ask("ahead", minutes=120)
     again = quote(mine, _bed(), POLICY, [resident], [plain], NOW, TODAY, sees_residents=False)
-    assert (again.status, again.checked_at_decision) == ("pending", ())
+    assert (again.status, again.checked_at_decision) == ("pending", ("care_alongside",))
+    # ... while waiting behind a real offer (one the decision cannot undo) raises nothing.
+    offer = _hold("offer", "offered", days=(0, 30), expires=NOW + timedelta(hours=4))
+    behind = quote(mine, _bed(), POLICY, [resident, offer], [], NOW, TODAY, sees_residents=False)
+    assert (behind.status, behind.checked_at_decision) == ("pending", ())
 
 
 def test_a_quote_answers_like_the_decision_and_lists_every_reason():
