@@ -183,7 +183,7 @@ async def lock_bed(
 # -- the home's bookings ---------------------------------------------------------------------
 
 
-_LIVE_BOOKINGS = (
+_MARKET = (
     sa.select(
         bookings,
         authorities.c.membership,
@@ -267,7 +267,7 @@ async def load_market(conn: AsyncConnection, facts: Facts, today: date) -> Marke
     the home's other beds (its residents), with each requester's membership and each void's
     window: one statement. Nothing else in the home bears on the bed's decisions."""
     params = {"home_id": facts.home_id, "bed_id": facts.bed.id, "today": today}
-    rows = (await conn.execute(_LIVE_BOOKINGS, params)).all()
+    rows = (await conn.execute(_MARKET, params)).all()
     return Market(
         holds=[hold_of(r) for r in rows if r.hold_during is not None],
         asks=[ask_of(r, r.membership) for r in rows if r.status == "pending"],

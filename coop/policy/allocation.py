@@ -38,6 +38,7 @@ import msgspec
 
 from coop.policy.document import PolicyDocument, offer_hold
 from coop.policy.fit import ChildProfile, HomeFacts, Resident, fit_all
+from coop.policy.lifecycle import next_status
 from coop.policy.pricing import PriceBreakdown, price
 from coop.policy.ranking import RankInput, rank_key
 from coop.policy.vocabulary import BedStatus, Membership, Urgency
@@ -422,10 +423,11 @@ def quote(
         sees_residents=sees_residents,
     )
     mine = next((d for d in decisions if d.booking_id == ask.id), None)
+    # the state machine says where the decision takes a pending request; none: still pending
     if isinstance(mine, Offer):
-        status, reason = "offered", None
+        status, reason = next_status("pending", "offer"), None
     elif isinstance(mine, Decline):
-        status, reason = ("expired" if mine.move == "expire" else "declined"), mine.reason
+        status, reason = next_status("pending", mine.move), mine.reason
     else:
         status, reason = "pending", None
     spent = [d for d in decisions if isinstance(d, ExpireOffer)]
