@@ -25,6 +25,7 @@ from coop.bookings.api import BookingController
 from coop.clock import Clock
 from coop.context import Coop
 from coop.db.session import create_engine
+from coop.edge import MAX_BODY_BYTES, check_request
 from coop.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
 from coop.http import CoopDep
 from coop.idempotency import Replay, handle_replay
@@ -172,6 +173,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             ),
         ],
         exception_handlers={**EXCEPTION_HANDLERS, Replay: handle_replay},
+        before_request=check_request,
+        request_max_body_size=MAX_BODY_BYTES,
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(
             title="coop",

@@ -8,7 +8,6 @@ error bodies.
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
 
 import msgspec
@@ -71,15 +70,24 @@ def not_found(what: str, ident: str) -> Problem:
 
 
 def invalid(field: str, detail: str, code: str = "validation_error") -> Problem:
-    """A 422 that names the offending field (a JSON path like ``$.age_min``)."""
-    path = field if field.startswith("$") else f"$.{field}"
+    """A 422 about one field (its JSON name, e.g. ``age_min`` or ``child.age``).
+
+    ``code`` is the problem's code; the field's own code is the same, or ``invalid`` for a
+    plain ``validation_error``.
+    """
+    name = field.removeprefix("$").removeprefix(".")
     return Problem(
         422,
         code,
         detail,
         title="Validation error",
-        field=path,
-        errors=[{"field": path, "message": detail}],
+        errors=[
+            {
+                "field": name,
+                "code": "invalid" if code == "validation_error" else code,
+                "detail": detail,
+            }
+        ],
     )
 
 
@@ -113,53 +121,32 @@ def problem_response(problem: Problem, request: Request | None = None) -> Respon
     )
 
 
-_AT_PATH = re.compile(r"^(?P<message>.*?) - at `(?P<path>[^`]+)`$")
-_NAMED_FIELD = re.compile(r"(?:missing required field|unknown field) `(?P<name>[^`]+)`")
-#: the name of the body parameter in every handler (Litestar reports body-level errors on it)
-_BODY_PARAMETER = "data"
+#: Titles and codes of the HTTP errors Litestar raises itself (never "Http 413").
+_HTTP_CODES: dict[int, tuple[str, str, str]] = {
+    400: ("malformed_body", "Malformed body", "The request body could not be read."),
+    405: ("method_not_allowed", "Method not allowed", "This path does not take that method."),
+    413: ("body_too_large", "Body too large", "The request body is too large."),
+    415: ("unsupported_media_type", "Unsupported media type", "Send the body as JSON."),
+    429: ("too_many_requests", "Too many requests", "Slow down and retry later."),
+}
 
 
 def _validation_problem(exc: ValidationException) -> Problem:
-    """Litestar's 400 for a body or parameter it could not decode.
+    """Litestar's own parameter errors (the edge, ``coop.edge``, normally answers first)."""
+    from coop.edge import FieldError, _translate, field_problem
 
-    A body that is not JSON at all stays a 400 (``malformed_body``); a well-formed body or
-    parameter of the wrong shape becomes a 422 naming its field.
-    """
     items = exc.extra if isinstance(exc.extra, list) else []
-    text = " ".join(str(i.get("message", "")) for i in items if isinstance(i, dict))
-    if not items or "malformed" in text.lower() or "json is malformed" in text.lower():
-        return Problem(400, "malformed_body", "The request body is not valid JSON.")
     errors = []
     for item in items:
+        if not isinstance(item, dict):
+            continue
+        key = str(item.get("key") or "")
+        source = getattr(item.get("source"), "value", item.get("source"))
         message = str(item.get("message", ""))
-        key = item.get("key")
-        source = item.get("source")
-        m = _AT_PATH.match(message)
-        if m:
-            errors.append({"field": m.group("path"), "message": m.group("message")})
-        elif key == _BODY_PARAMETER and getattr(source, "value", source) in (None, "body"):
-            named = _NAMED_FIELD.search(message)
-            errors.append(
-                {"field": f"$.{named.group('name')}" if named else "$", "message": message}
-            )
-        elif key:
-            where = getattr(source, "value", source)
-            field = "$." + key if where in (None, "body") else key
-            entry = {"field": field, "message": message}
-            if where not in (None, "body"):
-                entry["in"] = where
-            errors.append(entry)
-        else:
-            errors.append({"field": "$", "message": message})
-    first = errors[0]
-    return Problem(
-        422,
-        "validation_error",
-        f"{first['message']} (at {first['field']})",
-        title="Validation error",
-        field=first["field"],
-        errors=errors,
-    )
+        if source in (None, "body") and "malformed" in message.lower():
+            return Problem(400, "malformed_body", "The request body is not valid JSON.")
+        errors.append(_translate(message, Any, key.removeprefix("data")))
+    return field_problem(errors or [FieldError("body", "invalid", "is not valid.")])
 
 
 def _from_http_exception(exc: HTTPException) -> Problem:
@@ -169,20 +156,21 @@ def _from_http_exception(exc: HTTPException) -> Problem:
         return Problem(
             401,
             "unauthenticated",
-            exc.detail or "A valid bearer token is required.",
+            "A valid bearer token is required.",
             headers={"WWW-Authenticate": 'Bearer realm="coop"'},
         )
     if isinstance(exc, PermissionDeniedException):
-        return Problem(403, "forbidden", exc.detail or "Not allowed.")
+        return Problem(403, "forbidden", "Not allowed.")
     if isinstance(exc, NotFoundException):
-        return Problem(404, "not_found", "No such resource.")
-    if isinstance(exc, MethodNotAllowedException):
-        return Problem(405, "method_not_allowed", exc.detail or "Method not allowed.")
+        return Problem(404, "not_found", "No such resource.", title="Not found")
     status = exc.status_code
-    if status == 400:
-        # Litestar's 400s come from a body it could not decode (truncated, not JSON, ...).
-        return Problem(400, "malformed_body", f"The request body could not be read: {exc.detail}")
-    return Problem(status, f"http_{status}", exc.detail or "Request failed.")
+    if isinstance(exc, MethodNotAllowedException):
+        status = 405
+    code, title, detail = _HTTP_CODES.get(
+        status, ("internal_error" if status >= 500 else "bad_request", "Error", "Request failed.")
+    )
+    headers = {k: v for k, v in (exc.headers or {}).items() if k.lower() == "allow"}
+    return Problem(status, code, detail, title=title, headers=headers)
 
 
 def handle_problem(request: Request, exc: Problem) -> Response:

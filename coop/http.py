@@ -20,7 +20,7 @@ def if_match(request: Request) -> int | None:
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit():
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
         raise Problem(412, "precondition_failed", 'If-Match must be an ETag like "3".')
     return int(value)
 

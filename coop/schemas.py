@@ -24,6 +24,11 @@ T = TypeVar("T")
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
+Limit = Annotated[int, msgspec.Meta(ge=1, le=MAX_LIMIT, description=f"Page size (1–{MAX_LIMIT})")]
+Cursor = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=1000, description="`next_cursor` of the page before")
+]
+
 
 class Page(msgspec.Struct, Generic[T], kw_only=True):
     items: list[T]
@@ -41,7 +46,7 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         key = msgspec.json.decode(raw)
-    except (ValueError, msgspec.DecodeError):
+    except (ValueError, RecursionError, msgspec.DecodeError, msgspec.ValidationError):
         raise invalid("cursor", "The cursor is not one this service gave out.") from None
     if not isinstance(key, list):
         raise invalid("cursor", "The cursor is not one this service gave out.")

@@ -207,3 +207,8 @@ def assert_problem(r: httpx.Response, status: int, code: str) -> dict[str, Any]:
     for key in ("type", "title", "detail"):
         assert body[key], body
     return body
+
+
+def field_of(body: dict[str, Any]) -> str:
+    """The field a problem names first (or an ``errors`` entry's field)."""
+    return body["field"] if "field" in body else body["errors"][0]["field"]

@@ -16,6 +16,10 @@ from coop.auth.principal import SCOPE_SET
 from coop.auth.schemas import ClientCreated, ClientIn, ClientOut, TokenOut
 from coop.http import Caller, CoopDep
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+#: client ids, secrets, grant types and scope lists are all far shorter than this
+MAX_FORM_VALUE = 1000
+
 
 def _oauth_error(status: int, error: str, description: str, *, basic: bool = False) -> Response:
     """RFC 6749 §5.2 error body (``error``), carrying the problem-details fields too."""
@@ -67,13 +71,23 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     responses={},
 )
 async def token(request: Request, coop: CoopDep) -> Response[TokenOut | dict[str, Any]]:
-    content_type = request.headers.get("content-type", "")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     form: dict[str, Any] = {}
-    if content_type.startswith("application/x-www-form-urlencoded") or content_type.startswith(
-        "multipart/form-data"
-    ):
-        form = dict(await request.form())
+    if content_type in FORM_TYPES:
+        try:
+            form = dict(await request.form())
+        except Exception:  # a broken multipart body: the client's fault, whatever the parser says
+            return _oauth_error(400, "invalid_request", "The form could not be read.")
+    elif (await request.body()).strip():
+        return _oauth_error(
+            400, "invalid_request", "Send the form as application/x-www-form-urlencoded."
+        )
     basic = _basic_credentials(request.headers.get("authorization", ""))
+    given = [*form.values(), *(basic or ())]
+    if any(not isinstance(v, str) or len(v) > MAX_FORM_VALUE or "\x00" in v for v in given):
+        return _oauth_error(
+            400, "invalid_request", "Every form value is a short text without NUL characters."
+        )
     post_id, post_secret = form.get("client_id"), form.get("client_secret")
     if basic is not None and (post_secret is not None):
         return _oauth_error(400, "invalid_request", "Use one client authentication method.")

@@ -65,6 +65,8 @@ def requires(*scopes: str):
     """A guard: the token must carry every one of ``scopes``."""
 
     def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        if connection.scope.get("method") == "OPTIONS":
+            return  # the automatic OPTIONS answer lists methods only (and carries no token)
         principal: Principal = connection.user
         missing = [s for s in scopes if not principal.has(s)]
         if missing:
@@ -79,4 +81,5 @@ def requires(*scopes: str):
             )
 
     guard.__name__ = f"requires_{'_'.join(s.replace(':', '_') for s in scopes)}"
+    guard.scopes = scopes  # type: ignore[attr-defined]  # read by coop.openapi
     return guard

@@ -24,7 +24,7 @@ from coop.context import Coop
 from coop.http import Caller, CoopDep
 from coop.idempotency import from_request
 from coop.policy.lifecycle import Status
-from coop.schemas import DEFAULT_LIMIT, Page
+from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
 READ = [requires("market:read")]
 REQUESTER = [requires("bookings:write")]
@@ -87,8 +87,8 @@ class BookingController(Controller):
         bed_id: Annotated[str | None, QueryParameter()] = None,
         home_id: Annotated[str | None, QueryParameter()] = None,
         role: Annotated[str | None, QueryParameter(pattern="^(requester|owner)$")] = None,
-        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor | None = None,
     ) -> Page[BookingOut]:
         return await service.list_bookings(
             coop.engine,

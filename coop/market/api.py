@@ -13,19 +13,24 @@ from coop.http import Caller, CoopDep, etag, if_match
 from coop.idempotency import from_request
 from coop.market import service
 from coop.market.schemas import (
+    Age,
     BedIn,
     BedOut,
     BedPatch,
     HomeIn,
     HomeOut,
     HomePatch,
+    Kilometres,
+    Latitude,
+    Longitude,
+    Pence,
     VoidHit,
     VoidIn,
     VoidOut,
 )
 from coop.market.search import VoidQuery
 from coop.policy.vocabulary import ChildGender, HomeStatus, Urgency
-from coop.schemas import DEFAULT_LIMIT, Page
+from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
 READ = [requires("market:read")]
 WRITE = [requires("homes:write")]
@@ -55,8 +60,8 @@ class HomeController(Controller):
         principal: Caller,
         owner: Annotated[str | None, QueryParameter(description="Owning authority's slug")] = None,
         status: Annotated[HomeStatus | None, QueryParameter()] = None,
-        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor | None = None,
     ) -> Page[HomeOut]:
         return await service.list_homes(
             coop.engine, principal, owner=owner, status=status, limit=limit, cursor=cursor
@@ -163,7 +168,7 @@ class VoidController(Controller):
         ] = None,
         to: Annotated[date | None, QueryParameter(description="…until (exclusive)")] = None,
         age: Annotated[
-            int | None, QueryParameter(description="Child's age: within the home's")
+            Age | None, QueryParameter(description="Child's age: within the home's")
         ] = None,
         gender: Annotated[ChildGender | None, QueryParameter(description="Child's gender")] = None,
         needs: Annotated[
@@ -176,19 +181,21 @@ class VoidController(Controller):
             bool | None, QueryParameter(description="Needs a DoLS-accepting home")
         ] = None,
         max_weekly_price_pence: Annotated[
-            int | None, QueryParameter(ge=0, description="Your quoted weekly rate at most")
+            Pence | None, QueryParameter(description="Your quoted weekly rate at most")
         ] = None,
-        near_lat: Annotated[float | None, QueryParameter(description="Distance from here")] = None,
-        near_lon: Annotated[float | None, QueryParameter()] = None,
+        near_lat: Annotated[
+            Latitude | None, QueryParameter(description="Distance from here")
+        ] = None,
+        near_lon: Annotated[Longitude | None, QueryParameter()] = None,
         within_km: Annotated[
-            float | None, QueryParameter(gt=0, description="Only this close")
+            Kilometres | None, QueryParameter(description="Only this close")
         ] = None,
         urgency: Annotated[
             Urgency, QueryParameter(description="Quote for this urgency")
         ] = "planned",
         home_id: Annotated[str | None, QueryParameter()] = None,
-        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor | None = None,
     ) -> Page[VoidHit]:
         query = VoidQuery(
             region=region,

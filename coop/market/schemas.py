@@ -27,6 +27,7 @@ Urn = Annotated[
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Age = Annotated[int, msgspec.Meta(ge=0, le=25)]
+Kilometres = Annotated[float, msgspec.Meta(gt=0, le=1500, description="kilometres")]
 Pence = Annotated[int, msgspec.Meta(ge=0, le=100_000_000, description="integer pence")]
 Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 

@@ -307,9 +307,9 @@ async def update_bed(
 ) -> BedOut:
     async with transaction(engine) as conn:
         bed, _ = await _owned_bed(conn, bed_id, principal, lock=True)
-        expected = if_match if if_match is not None else data.version
-        if expected is not None:
-            check_version(bed.version, expected, if_match is not None)
+        check_version(
+            bed.version, if_match if if_match is not None else data.version, if_match is not None
+        )
         status = data.status or bed.status
         reason = data.out_of_use_reason
         if status == "out_of_use":

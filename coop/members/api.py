@@ -11,7 +11,7 @@ from coop.auth.guards import requires
 from coop.http import Caller, CoopDep, etag, if_match
 from coop.members import service
 from coop.members.schemas import AuthorityIn, AuthorityOut, AuthorityPatch, PolicyIn, PolicyOut
-from coop.schemas import DEFAULT_LIMIT, Page
+from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
 
 class AuthorityController(Controller):
@@ -23,8 +23,8 @@ class AuthorityController(Controller):
         self,
         coop: CoopDep,
         region: Annotated[str | None, QueryParameter(description="Only this region")] = None,
-        limit: Annotated[int, QueryParameter(description="Page size (1–200)")] = DEFAULT_LIMIT,
-        cursor: Annotated[str | None, QueryParameter(description="From `next_cursor`")] = None,
+        limit: Limit = DEFAULT_LIMIT,
+        cursor: Cursor | None = None,
     ) -> Page[AuthorityOut]:
         return await service.list_authorities(
             coop.engine, region=region, limit=limit, cursor=cursor

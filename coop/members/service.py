@@ -213,7 +213,9 @@ async def put_policy(
     if problems:
         field, message = problems[0]
         err = invalid(field, message, code="invalid_policy")
-        err.extra["errors"] = [{"field": f"$.{f}", "message": m} for f, m in problems]
+        err.extra["errors"] = [
+            {"field": f, "code": "invalid_policy", "detail": m} for f, m in problems
+        ]
         raise err
     now = clock.now()
     effective = data.effective_from or now

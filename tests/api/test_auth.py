@@ -22,6 +22,7 @@ from tests.support import (
     Region,
     assert_problem,
     count,
+    field_of,
     gss,
     issue,
     unique,
@@ -604,7 +605,7 @@ async def test_create_client_validation(region, http, coop):
         if code:
             assert problem["code"] == code, problem
         if code == "invalid_scope":
-            assert problem["field"] == "$.scopes"
+            assert field_of(problem) == "scopes"
     assert await count(coop, api_clients, api_clients.c.region == region.slug) == before
 
 
@@ -619,4 +620,4 @@ async def test_malformed_and_mistyped_bodies(region, http, coop):
         "/clients", json={"region": region.slug, "scopes": "market:read"}, headers=region.admin.h
     )
     body = assert_problem(r, 422, "validation_error")
-    assert body["field"] == "$.scopes"
+    assert field_of(body) == "scopes"

@@ -117,7 +117,14 @@ async def test_bed_changes_and_bookings_in_one_home_do_not_deadlock(region, http
     voids = [await region.void(owner, b) for b in beds[1:]]
     calls = []
     for round_ in range(8):
-        calls.append(http.patch(f"/beds/{beds[0]}", json={"label": f"r{round_}"}, headers=owner.h))
+        # Each names a version: the bed changes race each other too, so some lose with 412.
+        calls.append(
+            http.patch(
+                f"/beds/{beds[0]}",
+                json={"label": f"r{round_}"},
+                headers={**owner.h, "If-Match": f'"{round_ + 1}"'},
+            )
+        )
         for v in voids:
             calls.append(
                 http.post(
@@ -133,6 +140,7 @@ async def test_bed_changes_and_bookings_in_one_home_do_not_deadlock(region, http
                 )
             )
     answers = await asyncio.gather(*calls)
-    assert sorted({r.status_code for r in answers}) == [200, 201], {
-        r.status_code: r.text for r in answers if r.status_code >= 300
+    assert {r.status_code for r in answers} <= {200, 201, 412}, {
+        r.status_code: r.text for r in answers if r.status_code not in (200, 201, 412)
     }
+    assert 201 in {r.status_code for r in answers}

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from coop.db.schema import booking_events, bookings
 from tests.api.test_bookings_moves import events, market
 from tests.api.test_bookings_policy import ask, book, get, post, put_policy
-from tests.support import Actor, Region, assert_problem, child, count
+from tests.support import Actor, Region, assert_problem, child, count, field_of
 
 SECRET_REF = "case-secret-7731"
 
@@ -57,7 +57,7 @@ async def end_refused(
     before = await n_events(coop, booking)
     r = await http.post(f"/bookings/{booking['id']}/end", json=body, headers=actor.h)
     problem = assert_problem(r, 422, "validation_error")
-    assert problem.get("field") in fields, problem
+    assert field_of(problem) in fields, problem
     now = await get(http, actor, booking)
     assert (now["status"], now["version"]) == ("active", booking["version"]), now
     assert (now["actual_end_date"], now["notice_date"]) == (None, None), now
@@ -80,7 +80,7 @@ async def test_an_end_at_the_end_of_time_is_refused_and_the_bed_is_not_blocked(r
     owner, buyer, home, b = await placement(region, http)
     absurd = {"date": "9999-12-31", "reason": "x", "notice_date": "0001-01-01"}
     for who in (buyer, owner):
-        await end_refused(http, coop, who, b, absurd, "$.date", "$.notice_date")
+        await end_refused(http, coop, who, b, absurd, "date", "notice_date")
     # The bed is free again after the planned end: the owner's own request gets it.
     bed = home["beds"][0]["id"]
     own = await book(http, owner, ask(region, bed=bed, start=28, end=40))
@@ -90,21 +90,21 @@ async def test_an_end_at_the_end_of_time_is_refused_and_the_bed_is_not_blocked(r
 async def test_an_end_after_the_planned_end_is_refused_never_an_extension(region, http, coop):
     owner, buyer, _, b = await placement(region, http, end=10)
     # day 11 is within the notice period (today + 28): only the planned end forbids it
-    await end_refused(http, coop, buyer, b, {"date": region.day(11), "reason": "x"}, "$.date")
-    await end_refused(http, coop, owner, b, {"date": region.day(11), "reason": "x"}, "$.date")
+    await end_refused(http, coop, buyer, b, {"date": region.day(11), "reason": "x"}, "date")
+    await end_refused(http, coop, owner, b, {"date": region.day(11), "reason": "x"}, "date")
 
 
 async def test_an_end_beyond_the_notice_period_is_refused(region, http, coop, clock):
     _, buyer, _, b = await placement(region, http, end=200)
     clock.advance(days=10)
     # before the planned end (day 190 from now) but after today + 28
-    await end_refused(http, coop, buyer, b, {"date": region.day(29), "reason": "x"}, "$.date")
+    await end_refused(http, coop, buyer, b, {"date": region.day(29), "reason": "x"}, "date")
 
 
 async def test_the_notice_period_is_the_region_policys(region, http, coop):
     await put_policy(http, region, {"pricing": {"early_end_notice_days": 7}})
     _, buyer, _, b = await placement(region, http, end=200)
-    await end_refused(http, coop, buyer, b, {"date": region.day(8), "reason": "x"}, "$.date")
+    await end_refused(http, coop, buyer, b, {"date": region.day(8), "reason": "x"}, "date")
     await end(http, buyer, b, {"date": region.day(7)})
 
 
@@ -112,14 +112,14 @@ async def test_notice_dated_before_the_start_is_refused(region, http, coop, cloc
     owner, buyer, _, b = await placement(region, http)  # made and started today
     clock.advance(days=3)
     body = {"date": region.day(0), "reason": "x", "notice_date": region.day(-4)}
-    await end_refused(http, coop, buyer, b, body, "$.notice_date")
-    await end_refused(http, coop, owner, b, body, "$.notice_date")
+    await end_refused(http, coop, buyer, b, body, "notice_date")
+    await end_refused(http, coop, owner, b, body, "notice_date")
 
 
 async def test_notice_dated_in_the_future_is_refused(region, http, coop):
     _, buyer, _, b = await placement(region, http)
     body = {"date": region.day(0), "reason": "x", "notice_date": region.day(1)}
-    await end_refused(http, coop, buyer, b, body, "$.notice_date")
+    await end_refused(http, coop, buyer, b, body, "notice_date")
 
 
 async def test_notice_reaches_back_to_the_day_the_booking_was_made_not_before(
@@ -134,7 +134,7 @@ async def test_notice_reaches_back_to_the_day_the_booking_was_made_not_before(
     clock.advance(days=4)
     own = await post(http, owner, own, "start", {"date": region.day(0)})
     body = {"date": region.day(0), "reason": "x", "notice_date": region.day(-5)}
-    await end_refused(http, coop, owner, own, body, "$.notice_date")
+    await end_refused(http, coop, owner, own, body, "notice_date")
     ended = await end(http, owner, own, {"date": region.day(0), "notice_date": made})
     assert ended["notice_date"] == made
 

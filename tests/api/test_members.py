@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from coop.db.schema import authorities, region_policies
-from tests.support import Region, assert_problem, count, gss, unique
+from tests.support import Region, assert_problem, count, field_of, gss, unique
 
 # SPEC §3, the policy every region starts with.
 DEFAULT_POLICY: dict[str, Any] = {
@@ -111,7 +111,7 @@ async def test_invalid_authority_is_422_naming_the_field(region, http, coop):
         body = authority_body(region, **{name: value})
         r = await http.post("/authorities", json=body, headers=region.admin.h)
         problem = assert_problem(r, 422, "validation_error")
-        assert problem["field"] == f"$.{name}", (name, value, problem)
+        assert field_of(problem) == f"{name}", (name, value, problem)
         assert await rows(coop, body["slug"]) == 0
 
     body = authority_body(region)
@@ -129,9 +129,10 @@ async def test_missing_or_unknown_top_level_field_is_named(region, http):
     body = authority_body(region)
     del body["gss_code"]
     r = await http.post("/authorities", json=body, headers=region.admin.h)
-    assert assert_problem(r, 422, "validation_error")["field"] == "$.gss_code"
+    assert field_of(assert_problem(r, 422, "validation_error")) == "gss_code"
     r = await http.post("/authorities", json={**body, "colour": "blue"}, headers=region.admin.h)
-    assert assert_problem(r, 422, "validation_error")["field"] in ("$", "$.colour")
+    problem = assert_problem(r, 422, "validation_error")
+    assert [e["field"] for e in problem["errors"]] == ["gss_code", "colour"]
 
 
 async def test_another_regions_admin_cannot_add_to_this_region(region, http, coop):
@@ -183,7 +184,7 @@ async def test_patch_needs_the_current_version(region, http, coop, clock):
     r = await http.patch(url, json={"region": "elsewhere", "version": 3}, headers=admin)
     assert_problem(r, 422, "validation_error")
     r = await http.patch(url, json={"gss_code": "bad", "version": 3}, headers=admin)
-    assert assert_problem(r, 422, "validation_error")["field"] == "$.gss_code"
+    assert field_of(assert_problem(r, 422, "validation_error")) == "gss_code"
 
     other = await Region.create(http, coop)
     r = await http.patch(url, json={"name": "Taken", "version": 3}, headers=other.admin.h)
@@ -224,7 +225,7 @@ async def test_list_paginates_and_filters_by_region(region, http, coop):
     for bad in ("limit=0", "limit=201", "limit=two", "cursor=%21%21not-ours"):
         r = await http.get(f"/authorities?{bad}", headers=region.admin.h)
         problem = assert_problem(r, 422, "validation_error")
-        assert bad.split("=")[0] in problem["field"], problem
+        assert bad.split("=")[0] in field_of(problem), problem
 
 
 # -- policy ----------------------------------------------------------------------------------
@@ -284,21 +285,21 @@ async def test_invalid_policy_is_422_naming_the_field(region, http, coop, clock)
     url = f"/regions/{region.slug}/policy"
     admin = region.admin.h
     cases = [
-        ({"priority": {"home_window": "48 hours"}}, "$.priority.home_window"),
-        ({"priority": {"home_window": "P1M"}}, "$.priority.home_window"),
-        ({"priority": {"offer_hold": {"today": "PT0S"}}}, "$.priority.offer_hold.today"),
-        ({"priority": {"ranking": ["urgency", "urgency"]}}, "$.priority.ranking"),
-        ({"pricing": {"margin_bp": -1}}, "$.pricing.margin_bp"),
-        ({"pricing": {"ceiling_weekly_pence": {"solo": 0}}}, "$.pricing.ceiling_weekly_pence.solo"),
-        ({"pricing": {"early_end_notice_days": 400}}, "$.pricing.early_end_notice_days"),
-        ({"rules": {"max_weeks": {"forever": 3}}}, "$.rules.max_weeks.forever"),
-        ({"rules": {"max_weeks": {"solo": 0}}}, "$.rules.max_weeks.solo"),
+        ({"priority": {"home_window": "48 hours"}}, "priority.home_window"),
+        ({"priority": {"home_window": "P1M"}}, "priority.home_window"),
+        ({"priority": {"offer_hold": {"today": "PT0S"}}}, "priority.offer_hold.today"),
+        ({"priority": {"ranking": ["urgency", "urgency"]}}, "priority.ranking"),
+        ({"pricing": {"margin_bp": -1}}, "pricing.margin_bp"),
+        ({"pricing": {"ceiling_weekly_pence": {"solo": 0}}}, "pricing.ceiling_weekly_pence.solo"),
+        ({"pricing": {"early_end_notice_days": 400}}, "pricing.early_end_notice_days"),
+        ({"rules": {"max_weeks": {"forever": 3}}}, "rules.max_weeks.forever"),
+        ({"rules": {"max_weeks": {"solo": 0}}}, "rules.max_weeks.solo"),
     ]
     for body, field in cases:
         r = await http.put(url, json=body, headers=admin)
         problem = assert_problem(r, 422, "invalid_policy")
-        assert problem["field"] == field, (body, problem)
-        assert field in [e["field"] for e in problem["errors"]]
+        assert field_of(problem) == field, (body, problem)
+        assert field in [field_of(e) for e in problem["errors"]]
 
     # Every problem is listed, not only the first.
     r = await http.put(
@@ -306,36 +307,36 @@ async def test_invalid_policy_is_422_naming_the_field(region, http, coop, clock)
         json={"priority": {"home_window": "soon"}, "pricing": {"margin_bp": -5}},
         headers=admin,
     )
-    fields = [e["field"] for e in assert_problem(r, 422, "invalid_policy")["errors"]]
-    assert fields == ["$.priority.home_window", "$.pricing.margin_bp"]
+    fields = [field_of(e) for e in assert_problem(r, 422, "invalid_policy")["errors"]]
+    assert fields == ["priority.home_window", "pricing.margin_bp"]
 
     # Unknown keys and wrong types are refused, not ignored.
     for body, field in [
-        ({"pricing": {"margin": 600}}, "$.pricing"),
-        ({"pricing": {"margin_bp": "lots"}}, "$.pricing.margin_bp"),
-        ({"pricing": {"margin_bp": 5.5}}, "$.pricing.margin_bp"),
-        ({"priority": {"today_skips_home_window": "yes"}}, "$.priority.today_skips_home_window"),
-        ({"pricing": {"home_authority_charge": "full"}}, "$.pricing.home_authority_charge"),
+        ({"pricing": {"margin": 600}}, "pricing.margin"),
+        ({"pricing": {"margin_bp": "lots"}}, "pricing.margin_bp"),
+        ({"pricing": {"margin_bp": 5.5}}, "pricing.margin_bp"),
+        ({"priority": {"today_skips_home_window": "yes"}}, "priority.today_skips_home_window"),
+        ({"pricing": {"home_authority_charge": "full"}}, "pricing.home_authority_charge"),
         (
             {"rules": {"min_ofsted_rating_to_publish": "great"}},
-            "$.rules.min_ofsted_rating_to_publish",
+            "rules.min_ofsted_rating_to_publish",
         ),
     ]:
         r = await http.put(url, json=body, headers=admin)
         problem = assert_problem(r, 422, "validation_error")
-        assert problem["field"] == field, (body, problem)
+        assert field_of(problem) == field, (body, problem)
     r = await http.put(url, json={"colour": "blue"}, headers=admin)
     assert_problem(r, 422, "validation_error")
 
     # Never in the past (beyond a few minutes' skew), and always with an offset.
     past = (clock.now() - timedelta(hours=1)).isoformat()
     r = await http.put(url, json={"effective_from": past}, headers=admin)
-    assert assert_problem(r, 422, "validation_error")["field"] == "$.effective_from"
+    assert field_of(assert_problem(r, 422, "validation_error")) == "effective_from"
     naive = (clock.now() + timedelta(hours=1)).replace(tzinfo=None).isoformat()
     r = await http.put(url, json={"effective_from": naive}, headers=admin)
-    assert assert_problem(r, 422, "validation_error")["field"] == "$.effective_from"
+    assert field_of(assert_problem(r, 422, "validation_error")) == "effective_from"
     r = await http.put(url, json={"effective_from": "tomorrow"}, headers=admin)
-    assert assert_problem(r, 422, "validation_error")["field"] == "$.effective_from"
+    assert field_of(assert_problem(r, 422, "validation_error")) == "effective_from"
 
     assert await versions(coop, region.slug) == 0
     assert (await http.get(url, headers=admin)).json()["version"] == 0
@@ -399,8 +400,8 @@ async def test_malformed_json_is_400_and_wrong_types_are_422(region, http, coop)
     body = authority_body(region, slug=42)
     r = await http.post("/authorities", json=body, headers=region.admin.h)
     problem = assert_problem(r, 422, "validation_error")
-    assert problem["field"] == "$.slug"
-    assert problem["errors"][0]["field"] == "$.slug"
+    assert field_of(problem) == "slug"
+    assert problem["errors"][0]["field"] == "slug"
     r = await http.post("/authorities", json=["not", "an", "object"], headers=region.admin.h)
     assert_problem(r, 422, "validation_error")
     assert await count(coop, authorities, authorities.c.region == region.slug) == 0
