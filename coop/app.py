@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Literal
 
+import msgspec
 import sqlalchemy as sa
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi import OpenAPIConfig, ResponseSpec
+from litestar.openapi.plugins import SwaggerRenderPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.static_files import create_static_files_router
 
 from coop.auth.api import ClientController, jwks, token
 from coop.auth.guards import PUBLIC_OPT, BearerAuth, requires
@@ -26,12 +29,14 @@ from coop.clock import Clock
 from coop.context import Coop
 from coop.db.session import create_engine
 from coop.edge import MAX_BODY_BYTES, check_request
-from coop.errors import EXCEPTION_HANDLERS, PROBLEM_JSON
+from coop.errors import EXCEPTION_HANDLERS
 from coop.http import CoopDep
 from coop.idempotency import Replay, handle_replay
 from coop.ids import new_id
 from coop.market.api import BedController, HomeController, VoidController
 from coop.members.api import AuthorityController, PolicyController
+from coop.openapi import finish
+from coop.openapi_links import LINKS
 from coop.settings import Settings
 
 log = logging.getLogger("coop")
@@ -56,18 +61,46 @@ async def provide_principal(request: Request) -> Principal:
     return request.user
 
 
-@get("/health", opt={PUBLIC_OPT: True}, tags=["operations"], summary="Liveness")
-async def health() -> dict[str, str]:
-    return {"status": "ok"}
+class Health(msgspec.Struct):
+    """The process is up."""
+
+    status: Literal["ok"]
+
+
+class Readiness(msgspec.Struct):
+    """Whether the service can serve: each dependency's state."""
+
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
+
+@get(
+    "/health",
+    opt={PUBLIC_OPT: True},
+    tags=["operations"],
+    operation_id="getHealth",
+    summary="Liveness",
+    description="200 while the process serves requests; it checks nothing else.",
+)
+async def health() -> Health:
+    return Health(status="ok")
 
 
 @get(
     "/ready",
     opt={PUBLIC_OPT: True},
     tags=["operations"],
+    operation_id="getReadiness",
     summary="Readiness: the database and Redis answer",
+    description="200 when PostgreSQL and Redis both answer; 503 (with which failed) if not.",
+    responses={
+        503: ResponseSpec(
+            data_container=Readiness,
+            description="The database or Redis does not answer.",
+        )
+    },
 )
-async def ready(coop: CoopDep) -> Response[dict[str, object]]:
+async def ready(coop: CoopDep) -> Response[Readiness]:
     checks: dict[str, str] = {}
     try:
         async with coop.engine.connect() as conn:
@@ -83,10 +116,20 @@ async def ready(coop: CoopDep) -> Response[dict[str, object]]:
     except Exception as exc:
         checks["redis"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    body = {"status": "ok" if ok else "unavailable", "checks": checks}
+    body = Readiness(status="ok" if ok else "unavailable", checks=checks)
     if ok:
         return Response(body)
-    return Response(body, status_code=503, media_type=PROBLEM_JSON)
+    return Response(body, status_code=503)
+
+
+#: Swagger UI's files, served from the package (swagger-ui-py): /schema works offline.
+ASSETS = "/schema/assets"
+
+
+def swagger_ui_assets() -> Path:
+    import swagger_ui
+
+    return Path(swagger_ui.__file__).parent / "static"
 
 
 BENCH_TABLE = (
@@ -146,7 +189,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
     prometheus = PrometheusConfig(
         app_name="coop", prefix="coop", group_path=True, exclude=["^/metrics", "^/schema"]
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             *([bench_insert] if settings.bench else []),
             token,
@@ -161,6 +204,12 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             BedController,
             VoidController,
             BookingController,
+            create_static_files_router(
+                path=ASSETS,
+                directories=[swagger_ui_assets()],
+                include_in_schema=False,
+                opt={PUBLIC_OPT: True},
+            ),
         ],
         dependencies={
             "coop": Provide(provide_coop),
@@ -181,14 +230,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             version="0.1.0",
             description=DESCRIPTION,
             path="/schema",
-            render_plugins=[ScalarRenderPlugin(path="/"), SwaggerRenderPlugin(path="/swagger")],
-            components=Components(
-                security_schemes={
-                    "bearer": SecurityScheme(type="http", scheme="bearer", bearer_format="JWT")
-                }
-            ),
-            security=[{"bearer": []}],
+            render_plugins=[
+                SwaggerRenderPlugin(
+                    path="/",
+                    js_url=f"{ASSETS}/swagger-ui-bundle.js",
+                    css_url=f"{ASSETS}/swagger-ui.css",
+                    standalone_preset_js_url=f"{ASSETS}/swagger-ui-standalone-preset.js",
+                )
+            ],
         ),
         debug=False,
         logging_config=None,  # the CLI configures logging once (COOP_LOG_LEVEL)
     )
+    finish(app, LINKS)
+    return app

@@ -55,8 +55,13 @@ async def from_request(request: Request, principal: Principal) -> IdempotencyKey
             422,
             "invalid_idempotency_key",
             f"{HEADER} must be 1–{MAX_KEY_LENGTH} printable characters.",
-            field=HEADER,
-            errors=[{"field": HEADER, "in": "header", "message": "1–255 printable characters"}],
+            errors=[
+                {
+                    "field": HEADER,
+                    "code": "invalid_idempotency_key",
+                    "detail": f"must be 1–{MAX_KEY_LENGTH} printable characters.",
+                }
+            ],
         )
     body = await request.body()
     digest = hashlib.sha256(

@@ -15,6 +15,7 @@ from coop.auth.guards import PUBLIC_OPT, requires
 from coop.auth.principal import SCOPE_SET
 from coop.auth.schemas import ClientCreated, ClientIn, ClientOut, TokenOut
 from coop.http import Caller, CoopDep
+from coop.openapi import api
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 #: client ids, secrets, grant types and scope lists are all far shorter than this
@@ -61,6 +62,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     opt={PUBLIC_OPT: True},
     status_code=200,
     tags=["auth"],
+    operation_id="getToken",
     summary="Get an access token (OAuth 2.0 client credentials)",
     description=(
         "RFC 6749 §4.4. Form body `grant_type=client_credentials`, optional `scope` "
@@ -70,7 +72,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     ),
     responses={},
 )
-async def token(request: Request, coop: CoopDep) -> Response[TokenOut | dict[str, Any]]:
+async def token(request: Request, coop: CoopDep) -> Response[TokenOut]:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     form: dict[str, Any] = {}
     if content_type in FORM_TYPES:
@@ -133,7 +135,10 @@ async def token(request: Request, coop: CoopDep) -> Response[TokenOut | dict[str
     "/.well-known/jwks.json",
     opt={PUBLIC_OPT: True},
     tags=["auth"],
+    operation_id="getJwks",
     summary="Public keys that verify access tokens",
+    description="The JSON Web Key Set (RFC 7517) of the keys that sign access tokens, "
+    "retired keys included until their tokens expire.",
     cache=False,
 )
 async def jwks(coop: CoopDep) -> dict[str, Any]:
@@ -147,6 +152,8 @@ class ClientController(Controller):
     guards = [requires("coop:admin")]
 
     @post(
+        operation_id="createClient",
+        opt=api(problems=(404,)),
         summary="Create an API client of your region",
         description="For an authority of your region or for the region itself. The secret is "
         "returned once and stored hashed.",
@@ -161,7 +168,9 @@ class ClientController(Controller):
     @delete(
         "/{client_id:str}",
         status_code=200,
+        operation_id="revokeClient",
         summary="Revoke a client: its tokens are refused at once",
+        description="A client of your region. Revoking twice answers the revoked client.",
     )
     async def revoke(
         self,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
@@ -23,6 +23,7 @@ from coop.bookings.schemas import (
 from coop.context import Coop
 from coop.http import Caller, CoopDep
 from coop.idempotency import from_request
+from coop.openapi import api
 from coop.policy.lifecycle import Status
 from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
@@ -42,6 +43,10 @@ async def _call(request: Request, coop: Coop, principal: Principal) -> service.C
     )
 
 
+#: what every move of a booking can answer besides the usual
+MOVE = api(problems=(409, 503), idempotent=True)
+
+
 class BookingController(Controller):
     path = "/bookings"
     tags = ["bookings"]
@@ -50,6 +55,8 @@ class BookingController(Controller):
         "/quote",
         guards=READ,
         status_code=200,
+        operation_id="quoteBooking",
+        opt=api(problems=(404,)),
         summary="Price and fit of a would-be booking (nothing saved)",
         description="The same decision a request made now would get (`status`, "
         "`status_reason`), every reason it would be declined (`reasons`), and the price. For "
@@ -62,6 +69,8 @@ class BookingController(Controller):
 
     @post(
         guards=REQUESTER,
+        operation_id="createBooking",
+        opt=api(problems=(404, 409, 503), idempotent=True),
         summary="Request a bed",
         description="By `void_id`, or by `bed_id` for your own beds. When the request is "
         "already decidable (you own the bed, or `today` skips the home window) the response "
@@ -76,6 +85,7 @@ class BookingController(Controller):
 
     @get(
         guards=READ,
+        operation_id="listBookings",
         summary="Your bookings and bookings on your beds",
         description="`role=requester` (yours) or `role=owner` (on your beds).",
     )
@@ -86,7 +96,10 @@ class BookingController(Controller):
         status: Annotated[Status | None, QueryParameter(description="One status")] = None,
         bed_id: Annotated[str | None, QueryParameter()] = None,
         home_id: Annotated[str | None, QueryParameter()] = None,
-        role: Annotated[str | None, QueryParameter(pattern="^(requester|owner)$")] = None,
+        role: Annotated[
+            Literal["requester", "owner"] | None,
+            QueryParameter(description="`requester`: yours; `owner`: on your beds"),
+        ] = None,
         limit: Limit = DEFAULT_LIMIT,
         cursor: Cursor | None = None,
     ) -> Page[BookingOut]:
@@ -101,7 +114,14 @@ class BookingController(Controller):
             cursor=cursor,
         )
 
-    @get("/{booking_id:str}", guards=READ, summary="One booking (its requester or bed owner)")
+    @get(
+        "/{booking_id:str}",
+        guards=READ,
+        operation_id="getBooking",
+        summary="One booking (its requester or bed owner)",
+        description="The child's profile is shown to the requester and the bed's owner only; "
+        "to anyone else the booking does not exist (404).",
+    )
     async def get_one(
         self, booking_id: FromPath[str], coop: CoopDep, principal: Caller
     ) -> BookingOut:
@@ -110,7 +130,9 @@ class BookingController(Controller):
     @get(
         "/{booking_id:str}/events",
         guards=READ,
+        operation_id="listBookingEvents",
         summary="Who moved the booking, when, from which state to which, and why",
+        description="Oldest first. Only the booking's requester and the bed's owner see them.",
     )
     async def events(
         self, booking_id: FromPath[str], coop: CoopDep, principal: Caller
@@ -121,6 +143,8 @@ class BookingController(Controller):
         "/{booking_id:str}/withdraw",
         guards=REQUESTER,
         status_code=200,
+        operation_id="withdrawBooking",
+        opt=MOVE,
         summary="Requester: withdraw a pending or offered request",
         description=IDEMPOTENT.strip(),
     )
@@ -140,6 +164,8 @@ class BookingController(Controller):
         "/{booking_id:str}/cancel",
         guards=REQUESTER,
         status_code=200,
+        operation_id="cancelBooking",
+        opt=MOVE,
         summary="Requester: cancel a confirmed booking (charges per policy)",
         description=IDEMPOTENT.strip(),
     )
@@ -159,6 +185,8 @@ class BookingController(Controller):
         "/{booking_id:str}/accept",
         guards=OWNER,
         status_code=200,
+        operation_id="acceptBooking",
+        opt=MOVE,
         summary="Owner: accept the offered match (the rate is locked now)",
         description="The match and the budget are checked again: one that no longer fits is "
         "declined (409 `no_longer_fits`) and the bed goes to the next in rank." + IDEMPOTENT,
@@ -172,6 +200,8 @@ class BookingController(Controller):
         "/{booking_id:str}/reject",
         guards=OWNER,
         status_code=200,
+        operation_id="rejectBooking",
+        opt=MOVE,
         summary="Owner: reject the offered match; the next in rank is offered the bed",
         description=IDEMPOTENT.strip(),
     )
@@ -191,6 +221,8 @@ class BookingController(Controller):
         "/{booking_id:str}/start",
         guards=OWNER,
         status_code=200,
+        operation_id="startBooking",
+        opt=MOVE,
         summary="Owner: record the child's arrival",
         description=IDEMPOTENT.strip(),
     )
@@ -207,6 +239,8 @@ class BookingController(Controller):
     @post(
         "/{booking_id:str}/end",
         status_code=200,
+        operation_id="endBooking",
+        opt=api(problems=(409, 503), idempotent=True, any_scope=("bookings:write", "homes:write")),
         summary="Requester or owner: record the end of the placement",
         description="The requester (`bookings:write`) or the bed's owner (`homes:write`). "
         "`date` lies between the start and the sooner of the planned end and today plus the "

@@ -176,7 +176,7 @@ def _check_request(data: BookingIn, target: Target, today: date) -> None:
             code="urgency_mismatch",
         )
     if target.void is not None and target.void.status != "open":
-        raise Problem(422, "void_not_open", "The void has been withdrawn.", field="$.void_id")
+        raise invalid("void_id", "The void has been withdrawn.", code="void_not_open")
 
 
 def _known(membership: str | None) -> str:

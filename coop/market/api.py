@@ -29,7 +29,8 @@ from coop.market.schemas import (
     VoidOut,
 )
 from coop.market.search import VoidQuery
-from coop.policy.vocabulary import ChildGender, HomeStatus, Urgency
+from coop.openapi import api
+from coop.policy.vocabulary import ChildGender, HomeStatus, Need, Risk, Urgency
 from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
 READ = [requires("market:read")]
@@ -45,7 +46,14 @@ class HomeController(Controller):
     path = "/homes"
     tags = ["homes"]
 
-    @post(guards=WRITE, summary="Register a home of your authority (optionally with its beds)")
+    @post(
+        guards=WRITE,
+        operation_id="createHome",
+        summary="Register a home of your authority (optionally with its beds)",
+        description="The home belongs to your authority. Its Ofsted URN is unique, its bed "
+        "labels differ, and its type (solo, dual, multi) follows its registered beds.",
+        opt=api(problems=(409, 503), idempotent=True, etag=True),
+    )
     async def create(
         self, data: JSONBody[HomeIn], request: Request, coop: CoopDep, principal: Caller
     ) -> Response[HomeOut]:
@@ -53,7 +61,12 @@ class HomeController(Controller):
         out = await service.create_home(coop.engine, principal, data, coop.clock, idem)
         return Response(out, status_code=201, headers={"ETag": etag(out.version)})
 
-    @get(guards=READ, summary="Homes of your region")
+    @get(
+        guards=READ,
+        operation_id="listHomes",
+        summary="Homes of your region",
+        description="Every home of your region, by id; filter by `owner` and `status`.",
+    )
     async def list(
         self,
         coop: CoopDep,
@@ -67,7 +80,14 @@ class HomeController(Controller):
             coop.engine, principal, owner=owner, status=status, limit=limit, cursor=cursor
         )
 
-    @get("/{home_id:str}", guards=READ, summary="One home with its beds")
+    @get(
+        "/{home_id:str}",
+        guards=READ,
+        operation_id="getHome",
+        summary="One home with its beds",
+        description="Any home of your region. The `ETag` is its version, for `If-Match`.",
+        opt=api(etag=True),
+    )
     async def get_one(
         self, home_id: FromPath[str], coop: CoopDep, principal: Caller
     ) -> Response[HomeOut]:
@@ -77,8 +97,11 @@ class HomeController(Controller):
     @patch(
         "/{home_id:str}",
         guards=WRITE,
+        operation_id="updateHome",
         summary="Change a home",
-        description="Send `If-Match` with the ETag (stale: 412) or `version` (stale: 409).",
+        description="Send `If-Match` with the ETag (stale: 412) or `version` (stale: 409). "
+        "Only the fields given change.",
+        opt=api(problems=(409, 503), if_match=True, etag=True),
     )
     async def update(
         self,
@@ -93,7 +116,14 @@ class HomeController(Controller):
         )
         return Response(out, headers={"ETag": etag(out.version)})
 
-    @post("/{home_id:str}/beds", guards=WRITE, summary="Add a bed to your home")
+    @post(
+        "/{home_id:str}/beds",
+        guards=WRITE,
+        operation_id="addBed",
+        summary="Add a bed to your home",
+        description="Its label must differ from the home's other beds (409 otherwise).",
+        opt=api(problems=(409, 503), idempotent=True, etag=True),
+    )
     async def add_bed(
         self,
         home_id: FromPath[str],
@@ -114,7 +144,11 @@ class BedController(Controller):
     @patch(
         "/{bed_id:str}",
         guards=WRITE,
+        operation_id="updateBed",
         summary="Relabel a bed, or take it in or out of use (with a reason)",
+        description="Send `If-Match` with the ETag (stale: 412) or `version` (stale: 409); "
+        "with neither, 428. A bed out of use says why (`out_of_use_reason`).",
+        opt=api(problems=(409, 503), if_match=True, etag=True),
     )
     async def update(
         self,
@@ -136,6 +170,8 @@ class VoidController(Controller):
 
     @post(
         guards=WRITE,
+        operation_id="publishVoid",
+        opt=api(problems=(404, 409, 503), idempotent=True),
         summary="Publish a void: offer a bed to the cooperative for a window",
         description="The owner alone can be offered it until `home_priority_until` (the "
         "policy's home window). Homes rated below the region's minimum, or closed, cannot "
@@ -150,6 +186,8 @@ class VoidController(Controller):
 
     @get(
         guards=READ,
+        operation_id="searchVoids",
+        opt=api(enums={"needs": Need, "risks": Risk}),
         summary="Search open voids of your region",
         description="Each result carries your quoted `weekly_rate_pence` (by your membership; "
         "with the emergency premium if `urgency=today`) and `distance_km` when "
@@ -217,7 +255,13 @@ class VoidController(Controller):
         )
         return await service.search_voids(coop.engine, principal, query, coop.clock)
 
-    @get("/{void_id:str}", guards=READ, summary="One void")
+    @get(
+        "/{void_id:str}",
+        guards=READ,
+        operation_id="getVoid",
+        summary="One void",
+        description="Any void of your region, open or not.",
+    )
     async def get_one(self, void_id: FromPath[str], coop: CoopDep, principal: Caller) -> VoidOut:
         return await service.get_void(coop.engine, principal, void_id)
 
@@ -225,7 +269,10 @@ class VoidController(Controller):
         "/{void_id:str}/withdraw",
         guards=WRITE,
         status_code=200,
+        operation_id="withdrawVoid",
         summary="Withdraw a void (no new offers on it)",
+        description="Requests already made on it are decided as before; no new ones can be.",
+        opt=api(problems=(409, 503), idempotent=True),
     )
     async def withdraw(
         self, void_id: FromPath[str], request: Request, coop: CoopDep, principal: Caller

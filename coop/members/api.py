@@ -11,6 +11,7 @@ from coop.auth.guards import requires
 from coop.http import Caller, CoopDep, etag, if_match
 from coop.members import service
 from coop.members.schemas import AuthorityIn, AuthorityOut, AuthorityPatch, PolicyIn, PolicyOut
+from coop.openapi import api
 from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page
 
 
@@ -18,7 +19,11 @@ class AuthorityController(Controller):
     path = "/authorities"
     tags = ["members"]
 
-    @get(summary="List member authorities", description="Any valid token may read members.")
+    @get(
+        operation_id="listAuthorities",
+        summary="List member authorities",
+        description="Any valid token may read members.",
+    )
     async def list(
         self,
         coop: CoopDep,
@@ -30,13 +35,25 @@ class AuthorityController(Controller):
             coop.engine, region=region, limit=limit, cursor=cursor
         )
 
-    @post(guards=[requires("coop:admin")], summary="Add an authority to your region")
+    @post(
+        guards=[requires("coop:admin")],
+        operation_id="createAuthority",
+        summary="Add an authority to your region",
+        description="Its slug and GSS code are unique (409 otherwise).",
+        opt=api(problems=(409,)),
+    )
     async def add(
         self, data: JSONBody[AuthorityIn], coop: CoopDep, principal: Caller
     ) -> AuthorityOut:
         return await service.add_authority(coop.engine, data, actor=principal)
 
-    @get("/{slug:str}", summary="One authority")
+    @get(
+        "/{slug:str}",
+        operation_id="getAuthority",
+        summary="One authority",
+        description="Any valid token may read it. The `ETag` is its version.",
+        opt=api(etag=True),
+    )
     async def get_one(self, slug: FromPath[str], coop: CoopDep) -> Response[AuthorityOut]:
         out = await service.get_authority(coop.engine, slug)
         return Response(out, headers={"ETag": etag(out.version)})
@@ -44,8 +61,10 @@ class AuthorityController(Controller):
     @patch(
         "/{slug:str}",
         guards=[requires("coop:admin")],
+        operation_id="updateAuthority",
         summary="Change an authority (name, GSS code, membership)",
         description="Send `If-Match` with the ETag, or `version` in the body.",
+        opt=api(problems=(409,), if_match=True, etag=True),
     )
     async def update(
         self,
