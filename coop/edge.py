@@ -416,7 +416,9 @@ def _parameters(request: Request) -> list[FieldError]:
         where = getattr(kwarg, "param_type", ParamType.QUERY)
         label = getattr(kwarg, "name", None) or name
         if name in path_params:
-            label, raw = name, path_params[name]
+            # The router has typed it already ({id:str}, {file:path}): only NUL is left.
+            _scan(str(path_params[name]), name, errors)
+            continue
         elif where == ParamType.HEADER:
             raw = request.headers.get(label)
         elif where == ParamType.COOKIE:
