@@ -19,8 +19,11 @@ Handlers say what only they know through :func:`api` (their ``opt``).
 
 from __future__ import annotations
 
+import ast
 import inspect
+import itertools
 import re
+import textwrap
 import types
 import typing
 from typing import Any, get_args, get_origin
@@ -271,6 +274,29 @@ def _structs() -> dict[str, type[msgspec.Struct]]:
     return found
 
 
+def _field_docs(struct: type[msgspec.Struct]) -> dict[str, str]:
+    """The attribute docstrings of a Struct (``x: int`` then ``\"\"\"What x is.\"\"\"``)."""
+    docs: dict[str, str] = {}
+    for cls in reversed(struct.__mro__):
+        if not (isinstance(cls, type) and issubclass(cls, msgspec.Struct)) or cls is msgspec.Struct:
+            continue
+        try:
+            tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+        except (OSError, TypeError, SyntaxError):
+            continue
+        body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+        for node, after in itertools.pairwise(body):
+            if (
+                isinstance(node, ast.AnnAssign)
+                and isinstance(node.target, ast.Name)
+                and isinstance(after, ast.Expr)
+                and isinstance(after.value, ast.Constant)
+                and isinstance(after.value.value, str)
+            ):
+                docs[node.target.id] = inspect.cleandoc(after.value.value)
+    return docs
+
+
 def _describe_schemas(doc: dict[str, Any]) -> None:
     structs = _structs()
     for name, schema in doc["components"]["schemas"].items():
@@ -281,6 +307,12 @@ def _describe_schemas(doc: dict[str, Any]) -> None:
             text = inspect.getdoc(struct)
             if text and not text.startswith(("Struct(", "A base class")):
                 schema["description"] = text
+        properties = schema.get("properties", {})
+        encode = {f.name: f.encode_name for f in msgspec.structs.fields(struct)}
+        for field, text in _field_docs(struct).items():
+            prop = properties.get(encode.get(field, field))
+            if isinstance(prop, dict) and not prop.get("description"):
+                prop["description"] = text
         if struct.__struct_config__.forbid_unknown_fields and schema.get("type") == "object":
             schema["additionalProperties"] = False
 

@@ -20,6 +20,8 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ClientOut(msgspec.Struct, kw_only=True):
+    """An API client: never its secret."""
+
     client_id: str
     name: str
     authority: str | None
@@ -30,11 +32,15 @@ class ClientOut(msgspec.Struct, kw_only=True):
 
 
 class ClientCreated(ClientOut, kw_only=True):
+    """A new API client, with its secret: shown this once."""
+
     client_secret: str
     """Shown once: only a hash is kept."""
 
 
 class TokenOut(msgspec.Struct, kw_only=True):
+    """An RFC 9068 JWT access token (RFC 6749 §5.1 response)."""
+
     access_token: str
     token_type: str
     expires_in: int

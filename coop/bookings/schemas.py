@@ -30,6 +30,9 @@ class BookingIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class BookingOut(msgspec.Struct, kw_only=True):
+    """A booking: who asked for which bed, for which child, when, at what rate, and where it
+    stands. The child is shown to the requester and the bed's owner only."""
+
     id: str
     requester: str
     owner: str
@@ -61,6 +64,9 @@ class BookingOut(msgspec.Struct, kw_only=True):
 
 
 class QuoteOut(msgspec.Struct, kw_only=True):
+    """What a request made now would get: its status, its reasons and its price. Nothing is
+    saved."""
+
     owner: str
     bed_id: str
     home_id: str
@@ -93,15 +99,21 @@ class MoveIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RejectIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Why the owner rejects the match."""
+
     reason: Reason
 
 
 class StartIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The day the child arrived."""
+
     date: date
     """The day the child arrived (today or earlier, not before the planned start)."""
 
 
 class EndIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The last night of the placement, why it ends, and when notice was given."""
+
     date: date
     """The day the placement ended (the child's last night is the day before)."""
     reason: Reason
@@ -110,6 +122,8 @@ class EndIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class EventOut(msgspec.Struct, kw_only=True):
+    """One move of a booking: who, when, from which status to which, and why."""
+
     at: datetime
     actor: str
     """``client:<id>`` for an API client; ``system:<job>`` for the allocator and jobs."""

@@ -33,6 +33,8 @@ Notes = Annotated[str, msgspec.Meta(max_length=2000)]
 
 
 class BedIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A bed to add to a home: its label, unique within the home."""
+
     label: Label
 
 
@@ -82,6 +84,8 @@ class HomePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class BedPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Only the fields given change. Send `If-Match` or `version`."""
+
     label: Label | None = None
     status: BedStatus | None = None
     out_of_use_reason: OutOfUseReason | None = None
@@ -90,6 +94,8 @@ class BedPatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class BedOut(msgspec.Struct, kw_only=True):
+    """A bed: in use, or out of use with a reason. `version` is its ETag."""
+
     id: str
     home_id: str
     label: str
@@ -99,6 +105,8 @@ class BedOut(msgspec.Struct, kw_only=True):
 
 
 class HomeOut(msgspec.Struct, kw_only=True):
+    """A home as published: its facts, its beds, its capacity and its type."""
+
     id: str
     owner: str
     region: str
@@ -129,6 +137,8 @@ class HomeOut(msgspec.Struct, kw_only=True):
 
 
 class VoidIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A void to publish: the bed and the window it is offered for."""
+
     bed_id: str
     available_from: date
     available_until: date | None = None
@@ -137,6 +147,8 @@ class VoidIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class VoidOut(msgspec.Struct, kw_only=True):
+    """A published void: a bed offered to the cooperative for a window."""
+
     id: str
     bed_id: str
     home_id: str
@@ -152,6 +164,8 @@ class VoidOut(msgspec.Struct, kw_only=True):
 
 
 class HomeSummary(msgspec.Struct, kw_only=True):
+    """The home of a void, as a searcher sees it."""
+
     id: str
     name: str
     owner: str
@@ -169,6 +183,8 @@ class HomeSummary(msgspec.Struct, kw_only=True):
 
 
 class VoidHit(VoidOut, kw_only=True, omit_defaults=True):
+    """A void found by a search, with its home and the caller's own quoted rate."""
+
     home: HomeSummary
     weekly_rate_pence: int
     """The caller's quoted weekly rate for this bed (its membership; `today` premium if asked)."""
