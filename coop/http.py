@@ -7,7 +7,7 @@ from litestar.di import NamedDependency
 
 from coop.auth.principal import Principal
 from coop.context import Coop
-from coop.errors import Problem
+from coop.errors import invalid
 
 
 def etag(version: int) -> str:
@@ -21,7 +21,9 @@ def if_match(request: Request) -> int | None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
     if not (value.isascii() and value.isdigit() and len(value) <= 18):
-        raise Problem(412, "precondition_failed", 'If-Match must be an ETag like "3".')
+        raise invalid(
+            "If-Match", 'must be an ETag this service gave out, like "3".', "validation_error"
+        )
     return int(value)
 
 

@@ -170,7 +170,7 @@ IF_MATCH = {
     "required": False,
     "description": 'The `ETag` you read, e.g. `"3"`: a stale one is 412. Without it, send '
     "`version` in the body (stale: 409); with neither, 428.",
-    "schema": {"type": "string", "maxLength": 40},
+    "schema": {"type": "string", "maxLength": 40, "pattern": '^(W/)?"?[0-9]{1,18}"?$'},
 }
 
 

@@ -157,13 +157,27 @@ async def test_a_deeply_nested_cursor_is_a_422(region, http):
     assert body["errors"][0]["field"] == "cursor"
 
 
-async def test_a_long_if_match_is_a_412(region, http):
+async def test_a_malformed_if_match_is_a_422_and_a_stale_one_a_412(region, http):
     owner, _, home, _ = await _market(region)
-    for value in ('"' + "9" * 5000 + '"', '"' + "9" * 30 + '"'):
+    for value in ('"' + "9" * 5000 + '"', '"' + "9" * 30 + '"', '"v1"', "*"):
         r = await http.patch(
             f"/homes/{home['id']}", json={"name": "X"}, headers={**owner.h, "If-Match": value}
         )
-        assert_problem(r, 412, "precondition_failed")
+        body = assert_problem(r, 422, "validation_error")
+        assert body["errors"][0]["field"] == "If-Match", body
+    r = await http.patch(
+        f"/homes/{home['id']}", json={"name": "X"}, headers={**owner.h, "If-Match": '"7"'}
+    )
+    assert_problem(r, 412, "precondition_failed")
+    r = await http.get(f"/homes/{home['id']}", headers=owner.h)
+    assert r.json()["name"] == home["name"]
+
+
+async def test_null_is_not_a_value_of_a_query_parameter(region, http):
+    owner, _, _, _ = await _market(region)
+    for url in ("/homes?status=null", "/bookings?status=null", "/voids?within_km=null"):
+        r = await http.get(url, headers=owner.h)
+        assert_problem(r, 422, "validation_error")
 
 
 async def test_options_on_guarded_paths_is_not_a_500(http):

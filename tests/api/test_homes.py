@@ -342,8 +342,8 @@ async def test_stale_or_missing_preconditions_change_nothing(region, http):
     )
     assert_problem(
         await http.patch(url, json={"name": "Junk"}, headers={**owner.h, "If-Match": "*x"}),
-        412,
-        "precondition_failed",
+        422,
+        "validation_error",
     )
     # A future version is as stale as a past one.
     assert_problem(

@@ -156,7 +156,7 @@ async def test_patch_needs_the_current_version(region, http, coop, clock):
     r = await http.patch(url, json={"name": "Renamed", "version": 7}, headers=admin)
     assert assert_problem(r, 409, "version_conflict")["current_version"] == 1
     r = await http.patch(url, json={"name": "Renamed"}, headers={**admin, "If-Match": "one"})
-    assert_problem(r, 412, "precondition_failed")
+    assert_problem(r, 422, "validation_error")
     assert (await http.get(url, headers=admin)).json()["name"] == body["name"]
 
     clock.advance(minutes=5)
