@@ -1,12 +1,14 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
 from coop.market.schemas import Pence
+from coop.policy.allocation import DeclineReason
 from coop.policy.fit import ChildProfile
+from coop.policy.lifecycle import Status
 from coop.policy.pricing import PriceBreakdown
 from coop.policy.vocabulary import Urgency
 
@@ -44,7 +46,7 @@ class BookingOut(msgspec.Struct, kw_only=True):
     start_date: date
     end_date: date
     max_weekly_price_pence: int | None
-    status: str
+    status: Status
     status_reason: str | None
     decide_at: datetime
     """When the shared policy decides this request (the home window may hold it back)."""
@@ -75,14 +77,14 @@ class QuoteOut(msgspec.Struct, kw_only=True):
     price_breakdown: PriceBreakdown
     fits: bool
     """True when nothing known now stands in the way (the owner still decides)."""
-    reasons: list[str]
+    reasons: list[DeclineReason]
     """Every reason it would be declined if decided now, in decision order (the spec's codes)."""
-    checked_at_decision: list[str] = []
+    checked_at_decision: list[Literal["care_alongside"]] = []
     """Rules this quote did not evaluate because they depend on the children living in the
     home, and that could change its answer: ``care_alongside`` (``only_older``/``only_younger``)
     of this request, or of the undecided request it would wait behind. Only the bed's owner is
     quoted them; for anyone else the decision applies them."""
-    status: str
+    status: Status
     """What a request made now would be answered: ``offered``, ``declined``, or ``pending``
     (decided at ``decide_at``, or waiting behind an offer of the bed over those days)."""
     status_reason: str | None = None
@@ -128,7 +130,7 @@ class EventOut(msgspec.Struct, kw_only=True):
     actor: str
     """``client:<id>`` for an API client; ``system:<job>`` for the allocator and jobs."""
     actor_authority: str | None
-    from_status: str | None
-    to_status: str
+    from_status: Status | None
+    to_status: Status
     reason: str | None
     detail: dict | None = None

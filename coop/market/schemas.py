@@ -121,8 +121,8 @@ class HomeOut(msgspec.Struct, kw_only=True):
     age_min: int
     age_max: int
     gender: HomeGender
-    needs_supported: list[str]
-    risks_managed: list[str]
+    needs_supported: list[Need]
+    risks_managed: list[Risk]
     accepts_dols: bool
     weekly_cost_pence: int
     status: HomeStatus
@@ -178,8 +178,8 @@ class HomeSummary(msgspec.Struct, kw_only=True):
     age_max: int
     gender: HomeGender
     accepts_dols: bool
-    needs_supported: list[str]
-    risks_managed: list[str]
+    needs_supported: list[Need]
+    risks_managed: list[Risk]
 
 
 class VoidHit(VoidOut, kw_only=True, omit_defaults=True):

@@ -37,7 +37,7 @@ from typing import Literal
 import msgspec
 
 from coop.policy.document import PolicyDocument, offer_hold
-from coop.policy.fit import ChildProfile, HomeFacts, Resident, fit_all
+from coop.policy.fit import ChildProfile, FitReason, HomeFacts, Resident, fit_all
 from coop.policy.lifecycle import next_status
 from coop.policy.pricing import PriceBreakdown, price
 from coop.policy.ranking import RankInput, rank_key
@@ -69,6 +69,16 @@ ACCEPT_RECHECKS = frozenset(
 )
 
 DeclineMove = Literal["decline", "expire"]
+#: Why a request is (or would be) declined: a fit reason or one of the market's.
+DeclineReason = Literal[
+    FitReason,
+    "start_passed",
+    "requester_suspended",
+    "unavailable",
+    "outside_void",
+    "over_budget",
+    "outranked",
+]
 
 
 # -- facts in --------------------------------------------------------------------------------
