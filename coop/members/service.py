@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -14,7 +15,8 @@ from coop.clock import Clock
 from coop.db.locks import advisory
 from coop.db.schema import authorities, region_policies
 from coop.db.session import transaction
-from coop.errors import Problem, invalid, not_found
+from coop.edge import check_value, field_problem
+from coop.errors import Problem, not_found
 from coop.members.schemas import (
     AuthorityIn,
     AuthorityOut,
@@ -200,32 +202,106 @@ async def list_policy_versions(engine: AsyncEngine, region: str) -> list[PolicyO
     ]
 
 
-#: how far in the past an ``effective_from`` may be (clock skew between client and server)
-SKEW = timedelta(minutes=5)
+class PolicyChange(msgspec.Struct, frozen=True):
+    """A new version, and whether it is in force now (else it is scheduled)."""
+
+    policy: PolicyOut
+    in_force: bool
+
+
+#: A PUT or PATCH: the new version's body, from the representation of the version in force.
+PolicyEdit = Callable[[PolicyOut], PolicyIn]
+
+
+def merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396 JSON Merge Patch: objects merge recursively, ``null`` removes a key, anything
+    else replaces."""
+    if not isinstance(patch, dict):
+        return patch
+    merged = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
 
 
 async def put_policy(
-    engine: AsyncEngine, region: str, data: PolicyIn, *, actor: Principal, clock: Clock
-) -> PolicyOut:
+    engine: AsyncEngine,
+    region: str,
+    data: PolicyIn,
+    *,
+    actor: Principal,
+    clock: Clock,
+    if_match: int | None = None,
+) -> PolicyChange:
+    """A new version from a whole document (``PUT``)."""
+    return await change_policy(
+        engine, region, lambda _current: data, actor=actor, clock=clock, if_match=if_match
+    )
+
+
+async def patch_policy(
+    engine: AsyncEngine,
+    region: str,
+    patch: dict[str, Any],
+    *,
+    actor: Principal,
+    clock: Clock,
+    if_match: int | None = None,
+) -> PolicyChange:
+    """A new version from an RFC 7396 merge patch of the version in force (``PATCH``): the
+    patched representation is then taken exactly as a PUT body."""
+
+    def edit(current: PolicyOut) -> PolicyIn:
+        merged = merge_patch(msgspec.to_builtins(current), patch)
+        errors = check_value(merged, PolicyIn)
+        if errors:
+            raise field_problem(errors)
+        return msgspec.convert(merged, PolicyIn, strict=True)
+
+    return await change_policy(engine, region, edit, actor=actor, clock=clock, if_match=if_match)
+
+
+async def change_policy(
+    engine: AsyncEngine,
+    region: str,
+    edit: PolicyEdit,
+    *,
+    actor: Principal,
+    clock: Clock,
+    if_match: int | None,
+) -> PolicyChange:
+    """Make the region's next version from ``edit(version in force now)``.
+
+    One writer per region at a time (an advisory lock), so the version read, the checks and
+    the insert see the same state, and versions are consecutive. Checks, in order: the
+    caller's region (403); the body (422, every field at once: ``region`` must be the path's,
+    the policy's rules, ``effective_from`` with an offset); then the preconditions: the
+    ``If-Match`` header and the body's ``version``, each one given, must name the version in
+    force now (412 otherwise, so two that differ are a 412 too).
+    """
     _own_region(actor, region)
-    doc = PolicyDocument(priority=data.priority, pricing=data.pricing, rules=data.rules)
-    problems = validate_policy(doc)
-    if problems:
-        field, message = problems[0]
-        err = invalid(field, message, code="invalid_policy")
-        err.extra["errors"] = [
-            {"field": f, "code": "invalid_policy", "detail": m} for f, m in problems
-        ]
-        raise err
-    now = clock.now()
-    effective = data.effective_from or now
-    if effective.tzinfo is None:
-        raise invalid("effective_from", "Give a UTC offset (RFC 3339), e.g. 2027-01-01T00:00:00Z.")
-    if effective < now - SKEW:
-        raise invalid("effective_from", "A policy cannot take effect in the past.")
     async with transaction(engine) as conn:
-        # One writer per region at a time: versions are consecutive.
         await advisory(conn, "policy", region)
+        now = clock.now()
+        current = _policy_out(await policy_at(conn, region, now))
+        data = edit(current)
+        _check_policy_body(region, data)
+        for given, source in ((if_match, "If-Match"), (data.version, "version")):
+            if given is not None and given != current.version:
+                raise Problem(
+                    412,
+                    "precondition_failed",
+                    f"The policy in force is version {current.version}, not {given} "
+                    f"({source}): read it again.",
+                    current_version=current.version,
+                )
+        effective = (
+            data.effective_from if data.effective_from and data.effective_from > now else now
+        )
+        doc = PolicyDocument(priority=data.priority, pricing=data.pricing, rules=data.rules)
         version = (
             await conn.scalar(
                 sa.select(sa.func.coalesce(sa.func.max(region_policies.c.version), 0)).where(
@@ -242,4 +318,43 @@ async def put_policy(
                 created_by=actor.client_id,
             )
         )
-    return _policy_out(PolicyVersion(region, version, effective, doc))
+    out = _policy_out(PolicyVersion(region, version, effective, doc))
+    return PolicyChange(out, in_force=effective <= now)
+
+
+def _check_policy_body(region: str, data: PolicyIn) -> None:
+    """Every problem of a PUT body the types cannot see, in one 422."""
+    errors: list[dict[str, str]] = []
+    if data.region is not None and data.region != region:
+        errors.append(
+            {
+                "field": "region",
+                "code": "region_mismatch",
+                "detail": f"is {data.region!r}, but this is the policy of {region!r}.",
+            }
+        )
+    doc = PolicyDocument(priority=data.priority, pricing=data.pricing, rules=data.rules)
+    errors.extend(
+        {"field": f, "code": "invalid_policy", "detail": m} for f, m in validate_policy(doc)
+    )
+    if data.effective_from is not None and data.effective_from.tzinfo is None:
+        errors.append(
+            {
+                "field": "effective_from",
+                "code": "invalid",
+                "detail": "Give a UTC offset (RFC 3339), e.g. 2027-01-01T00:00:00Z.",
+            }
+        )
+    if not errors:
+        return
+    codes = {e["code"] for e in errors}
+    code = codes.pop() if len(codes) == 1 and "invalid" not in codes else "validation_error"
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    raise Problem(
+        422,
+        code,
+        f"{first['field']}: {first['detail']}{more}",
+        title="Validation error",
+        errors=errors,
+    )
