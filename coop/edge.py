@@ -72,7 +72,7 @@ def field_problem(errors: list[FieldError]) -> Problem:
     return Problem(
         422,
         "validation_error",
-        f"{first.field}: {first.detail}{more}",
+        f"{first.field}: {first.detail.rstrip('.')}{more}.",
         title="Validation error",
         errors=[msgspec.structs.asdict(e) for e in errors],
     )
@@ -215,7 +215,9 @@ def _translate(message: str, tp: Any, prefix: str) -> FieldError:
     if b := _BOUND.match(text):
         what, op, n = b.group("what"), b.group("op"), b.group("n")
         sized = what in ("str", "array", "object")
-        unit = {"str": " characters", "array": " items", "object": " fields"}.get(what, "")
+        one = n == "1" and op in ("<=", ">=")
+        unit = {"str": " character", "array": " item", "object": " field"}.get(what, "")
+        unit = unit if one or not unit else unit + "s"
         if op.startswith("<"):
             limit = n if op == "<=" else f"less than {n}"
             code = "too_long" if sized else "too_large"
@@ -343,6 +345,17 @@ def _typed(value: Any, tp: Any, path: str, strict: bool, out: list[FieldError]) 
     return converted
 
 
+def _whole(value: Any) -> Any:
+    """Every float with no fraction as an int (JSON Schema counts ``17.0`` as an integer)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole(v) for k, v in value.items()}
+    return value
+
+
 def _walk(obj: Any, path: str, out: list[FieldError]) -> None:
     """The bounds of :func:`_scan` and :func:`_calendar`, on an already converted value."""
     if isinstance(obj, msgspec.Struct):
@@ -374,7 +387,14 @@ def check_value(value: Any, tp: Any, *, path: str = "", strict: bool = True) -> 
     try:
         converted = msgspec.convert(value, tp, strict=strict)
     except msgspec.ValidationError:
-        pass
+        value = _whole(value)  # JSON has one number type: 17.0 is the integer 17
+        try:
+            converted = msgspec.convert(value, tp, strict=strict)
+        except msgspec.ValidationError:
+            pass
+        else:
+            _walk(converted, path, out)
+            return out
     else:
         _walk(converted, path, out)
         return out
@@ -405,7 +425,7 @@ def decode_json(raw: bytes) -> Any:
 
 def decode_as(raw: bytes, tp: Any) -> Any:
     """A JSON body strictly as ``tp``: a 400 if it is not JSON, a 422 listing every bad field."""
-    value = decode_json(raw)
+    value = _whole(decode_json(raw))
     errors = check_value(value, tp)
     if errors:
         raise field_problem(errors)

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from coop.auth.principal import Principal
 from coop.db.locks import advisory
 from coop.db.schema import idempotency_keys
-from coop.errors import Problem
+from coop.errors import Problem, invalid
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -86,10 +86,8 @@ async def claim(conn: AsyncConnection, idem: IdempotencyKey | None) -> None:
     if row is None:
         return
     if row.request_hash != idem.request_hash:
-        raise Problem(
-            422,
-            "idempotency_key_reused",
-            f"This {HEADER} was used for a different request.",
+        raise invalid(
+            HEADER, f"This {HEADER} was used for a different request.", "idempotency_key_reused"
         )
     raise Replay(row.status_code, row.response)
 

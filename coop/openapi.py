@@ -370,6 +370,7 @@ def finish(app: Litestar, links: dict[str, dict[str, dict[str, Any]]] | None = N
     _token_operation(doc["paths"][TOKEN_URL]["post"])
     _rename_schemas(doc)
     _describe_schemas(doc)
+    _calendar(doc)
     for op_id, by_status in (links or {}).items():
         for op in _operations(doc):
             if op.get("operationId") == op_id:
@@ -377,6 +378,22 @@ def finish(app: Litestar, links: dict[str, dict[str, dict[str, Any]]] | None = N
                     response = op["responses"].get(status)
                     if response is not None:
                         response["links"] = named
+
+
+#: ``coop.edge.FIRST_DAY`` .. ``LAST_DAY`` as a pattern: JSON Schema cannot bound a date.
+CALENDAR = "^(19[0-9]{2}|20[0-9]{2}|2100)-"
+
+
+def _calendar(node: Any) -> None:
+    """Every date and date-time the document shows carries the edge's calendar."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") in ("date", "date-time"):
+            node.setdefault("pattern", CALENDAR)
+        for value in node.values():
+            _calendar(value)
+    elif isinstance(node, list):
+        for value in node:
+            _calendar(value)
 
 
 def _operations(doc: dict[str, Any]) -> list[dict[str, Any]]:

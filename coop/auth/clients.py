@@ -57,8 +57,10 @@ async def create_client(
                 sa.select(authorities.c.region).where(authorities.c.slug == data.authority)
             )
             if region is None or (actor is not None and region != actor.region):
-                raise Problem(
-                    422, "unknown_authority", f"No authority {data.authority!r} in your region."
+                raise invalid(
+                    "authority",
+                    f"No authority {data.authority!r} in your region.",
+                    code="unknown_authority",
                 )
         elif actor is not None and region != actor.region:
             raise Problem(403, "other_region", "You administer another region.")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from coop.auth.guards import requires
 from coop.auth.principal import Principal
@@ -100,8 +100,8 @@ class BookingController(Controller):
             Literal["requester", "owner"] | None,
             QueryParameter(description="`requester`: yours; `owner`: on your beds"),
         ] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor | None = None,
+        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        cursor: FromQuery[Cursor | None] = None,
     ) -> Page[BookingOut]:
         return await service.list_bookings(
             coop.engine,

@@ -61,7 +61,18 @@ def problem_from_integrity(exc: IntegrityError) -> Problem:
         status, code, detail = CONSTRAINT_PROBLEMS[name]
         return Problem(status, code, detail)
     if sqlstate(exc) == "23503":
-        return Problem(422, "unknown_reference", "A referenced resource does not exist.")
+        return Problem(
+            422,
+            "unknown_reference",
+            "A referenced resource does not exist.",
+            errors=[
+                {
+                    "field": "body",
+                    "code": "invalid",
+                    "detail": "refers to something that is not there.",
+                }
+            ],
+        )
     return Problem(409, "conflict", "The change conflicts with the current state.")
 
 

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from coop.auth.guards import requires
 from coop.http import Caller, CoopDep, etag, if_match
@@ -73,8 +73,8 @@ class HomeController(Controller):
         principal: Caller,
         owner: Annotated[str | None, QueryParameter(description="Owning authority's slug")] = None,
         status: Annotated[HomeStatus | None, QueryParameter()] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor | None = None,
+        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        cursor: FromQuery[Cursor | None] = None,
     ) -> Page[HomeOut]:
         return await service.list_homes(
             coop.engine, principal, owner=owner, status=status, limit=limit, cursor=cursor
@@ -232,8 +232,8 @@ class VoidController(Controller):
             Urgency, QueryParameter(description="Quote for this urgency")
         ] = "planned",
         home_id: Annotated[str | None, QueryParameter()] = None,
-        limit: Limit = DEFAULT_LIMIT,
-        cursor: Cursor | None = None,
+        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        cursor: FromQuery[Cursor | None] = None,
     ) -> Page[VoidHit]:
         query = VoidQuery(
             region=region,

@@ -377,18 +377,20 @@ async def publish_void(
         bed, home = await _owned_bed(conn, data.bed_id, principal, lock=True)
         policy = await policy_at(conn, home.region, now)
         if home.status == "closed":
-            raise Problem(422, "home_closed", "A closed home cannot publish voids.")
+            raise invalid("bed_id", "A closed home cannot publish voids.", code="home_closed")
         minimum = policy.document.rules.min_ofsted_rating_to_publish
         if not rating_at_least(home.ofsted_rating, minimum):
-            raise Problem(
-                422,
-                "rating_too_low",
+            raise invalid(
+                "bed_id",
                 f"A home rated {home.ofsted_rating} cannot publish voids (the region's minimum "
                 f"is {minimum}).",
+                code="rating_too_low",
             )
         if bed.status == "out_of_use":
-            raise Problem(
-                422, "bed_out_of_use", "The bed is out of use: bring it back into use first."
+            raise invalid(
+                "bed_id",
+                "The bed is out of use: bring it back into use first.",
+                code="bed_out_of_use",
             )
         row = (
             await conn.execute(
