@@ -218,4 +218,22 @@ def with_links(document: dict[str, Any]) -> dict[str, Any]:
             for response in operation.get("responses", {}).values():
                 if isinstance(response, dict) and response.get("links"):
                     response["links"] = resolve(response["links"])
+                    for link in response["links"].values():
+                        extra = SCENARIO_BODY.get(link["operationId"])
+                        if extra and isinstance(link.get("requestBody"), dict):
+                            link["requestBody"] = {**extra, **link["requestBody"]}
     return doc
+
+
+#: Values a linked step sends besides the ids it carries, so that it can succeed on any day:
+#: generated dates fall anywhere in the calendar, and a void or booking cannot start in the
+#: past. The far future is within the edge's calendar (to 2100-12-31). Only the fuzz adds
+#: them: the served links carry ids only.
+SCENARIO_BODY: dict[str, dict[str, Any]] = {
+    "publishVoid": {"available_from": "2100-01-04"},
+    "createBooking": {
+        "start_date": "2100-01-04",
+        "end_date": "2100-02-01",
+        "urgency": "planned",
+    },
+}

@@ -22,6 +22,7 @@ import hypothesis
 import pytest
 import schemathesis
 from schemathesis import Case
+from schemathesis.engine.errors import is_inconsistent_replay
 
 from tests.contract.harness import (
     ADMIN_OPERATIONS,
@@ -112,6 +113,8 @@ def test_linked_workflows_answer_as_documented(
     assert links >= 40, f"only {links} links reached the state machine: see coop.openapi_links"
 
     seen: Counter[tuple[str, int]] = Counter()
+    failures: list[str] = []
+    scenarios = 0
 
     class Workflow(machine):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: Case) -> dict[str, Any]:
@@ -120,16 +123,42 @@ def test_linked_workflows_answer_as_documented(
         def after_call(self, response: schemathesis.Response, case: Case) -> None:
             seen[case.operation.label, response.status_code] += 1
 
-    Workflow.run(
-        settings=hypothesis.settings(
-            max_examples=STATEFUL_SCENARIOS,
-            stateful_step_count=STATEFUL_STEPS,
-            deadline=None,
-            derandomize=not LONG_RUN,
-            database=None,
-            suppress_health_check=list(hypothesis.HealthCheck),
-        )
+        def validate_response(self, response: schemathesis.Response, case: Case, **kw: Any) -> None:
+            # Recorded, not raised: hypothesis would replay the scenario to shrink it, and the
+            # server (which remembers the first run) answers a replay differently.
+            try:
+                super().validate_response(response, case, **kw)
+            except Exception as exc:  # schemathesis' check failures, grouped or not
+                failures.append(f"{case.operation.label} -> {response.status_code}: {exc}")
+
+        def teardown(self) -> None:
+            nonlocal scenarios
+            scenarios += 1
+            super().teardown()
+
+    settings = hypothesis.settings(
+        max_examples=STATEFUL_SCENARIOS,
+        stateful_step_count=STATEFUL_STEPS,
+        deadline=None,
+        derandomize=not LONG_RUN,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
     )
+    # The server's state outlives a scenario, so the links open up differently when hypothesis
+    # walks a path it walked before, and it stops with "inconsistent data generation" (as
+    # schemathesis' own runner expects: it treats that as the end of a run, not a failure).
+    # Go on with fresh runs until the budget of scenarios is spent.
+    for _ in range(5):
+        try:
+            Workflow.run(settings=settings)
+        except (hypothesis.errors.Flaky, AssertionError) as exc:
+            if isinstance(exc, AssertionError) and not is_inconsistent_replay(exc):
+                raise
+        if scenarios >= STATEFUL_SCENARIOS or failures:
+            break
+        settings = hypothesis.settings(settings, derandomize=False)
+    assert not failures, "\n\n".join(dict.fromkeys(failures))
+    assert scenarios >= STATEFUL_SCENARIOS // 2, f"only {scenarios} scenarios ran"
     # The links carried real ids: something addressed by a path parameter was found.
     followed = sorted(label for (label, status), _ in seen.items() if status < 300 and "{" in label)
     assert followed, f"no linked step reached a resource; calls by status: {sorted(seen.items())}"
