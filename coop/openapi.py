@@ -474,7 +474,7 @@ def _param_bounds(parameters: list[dict[str, Any]], handler: Any) -> None:
         kwarg = getattr(definition, "kwarg_definition", None)
         by_name[getattr(kwarg, "name", None) or name] = definition
     for parameter in parameters:
-        if parameter.get("in") not in ("query", "path"):
+        if parameter.get("in") not in ("query", "path", "header"):
             continue
         definition = by_name.get(parameter["name"])
         if definition is None:
