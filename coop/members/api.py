@@ -141,7 +141,7 @@ class PolicyController(Controller):
         "now (412 `precondition_failed`); an `effective_from` not in the future means now, "
         "one in the future schedules the version. Durations are ISO 8601 (e.g. `PT48H`). "
         "Older versions are kept. The `ETag` is sent when the new version is in force now.",
-        opt=api(problems=(412,), etag=True),
+        opt=api(problems=(412, 503), etag=True),
     )
     async def put_policy(
         self,
@@ -171,7 +171,7 @@ class PolicyController(Controller):
         "(back to its default), anything else replaces. The result is then taken exactly as "
         "a PUT body (`region`, `version`, `If-Match` and `effective_from` too) and makes a "
         "new version. The `ETag` is sent when the new version is in force now.",
-        opt=api(problems=(412,), etag=True, media_type=MERGE_PATCH),
+        opt=api(problems=(412, 503), etag=True, media_type=MERGE_PATCH),
     )
     async def patch_policy(
         self,
