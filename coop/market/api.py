@@ -38,8 +38,9 @@ WRITE = [requires("homes:write")]
 
 
 def _split(values: list[str] | None) -> list[str]:
-    """Accept `needs=a&needs=b` and `needs=a,b` alike."""
-    return [v.strip() for item in values or [] for v in item.split(",") if v.strip()]
+    """Accept `needs=a&needs=b` and `needs=a,b` alike. An empty code (`needs=`, `a,,b`) is
+    kept, so the search refuses it as an unknown code rather than ignoring the filter."""
+    return [v.strip() for item in values or [] for v in item.split(",")]
 
 
 class HomeController(Controller):

@@ -49,7 +49,8 @@ class VoidQuery(msgspec.Struct, kw_only=True):
         for name, codes, known in (("needs", self.needs, NEEDS), ("risks", self.risks, RISKS)):
             unknown = sorted(set(codes) - known)
             if unknown:
-                raise invalid(name, f"Unknown {name} codes: {', '.join(unknown)}.")
+                listed = ", ".join(c or "(empty)" for c in unknown)
+                raise invalid(name, f"Unknown {name} codes: {listed}.")
         if (self.near_lat is None) != (self.near_lon is None):
             raise invalid(
                 "near_lon" if self.near_lon is None else "near_lat",

@@ -173,6 +173,14 @@ async def test_a_malformed_if_match_is_a_422_and_a_stale_one_a_412(region, http)
     assert r.json()["name"] == home["name"]
 
 
+async def test_an_empty_code_is_refused_not_ignored(region, http):
+    owner, _, _, _ = await _market(region)
+    for query in ("needs=", "risks=", "needs=semh,", "needs=semh&needs="):
+        r = await http.get(f"/voids?{query}", headers=owner.h)
+        body = assert_problem(r, 422, "validation_error")
+        assert body["errors"][0]["field"] == query.split("=")[0], body
+
+
 async def test_null_is_not_a_value_of_a_query_parameter(region, http):
     owner, _, _, _ = await _market(region)
     for url in ("/homes?status=null", "/bookings?status=null", "/voids?within_km=null"):
