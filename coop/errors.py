@@ -8,6 +8,7 @@ error bodies.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -69,6 +70,32 @@ def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not_found", f"No {what} {ident!r} that you can see.", resource=what)
 
 
+class FieldError(msgspec.Struct, frozen=True):
+    """One invalid field of a 422: its JSON (or parameter) name, a code, a sentence."""
+
+    field: str
+    code: str
+    detail: str
+
+
+def field_problem(
+    errors: Sequence[FieldError], code: str = "validation_error", *, detail: str | None = None
+) -> Problem:
+    """The one shape of every 422: ``errors`` lists each invalid field; ``detail`` sums them
+    up unless given."""
+    if detail is None:
+        first = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        detail = f"{first.field}: {first.detail.rstrip('.')}{more}."
+    return Problem(
+        422,
+        code,
+        detail,
+        title="Validation error",
+        errors=[msgspec.structs.asdict(e) for e in errors],
+    )
+
+
 def invalid(field: str, detail: str, code: str = "validation_error") -> Problem:
     """A 422 about one field (its JSON name, e.g. ``age_min`` or ``child.age``).
 
@@ -76,19 +103,8 @@ def invalid(field: str, detail: str, code: str = "validation_error") -> Problem:
     plain ``validation_error``.
     """
     name = field.removeprefix("$").removeprefix(".")
-    return Problem(
-        422,
-        code,
-        detail,
-        title="Validation error",
-        errors=[
-            {
-                "field": name,
-                "code": "invalid" if code == "validation_error" else code,
-                "detail": detail,
-            }
-        ],
-    )
+    own = "invalid" if code == "validation_error" else code
+    return field_problem([FieldError(name, own, detail)], code, detail=detail)
 
 
 def conflict(code: str, detail: str, **extra: Any) -> Problem:
@@ -133,7 +149,7 @@ _HTTP_CODES: dict[int, tuple[str, str, str]] = {
 
 def _validation_problem(exc: ValidationException) -> Problem:
     """Litestar's own parameter errors (the edge, ``coop.edge``, normally answers first)."""
-    from coop.edge import FieldError, _translate, field_problem
+    from coop.edge import translate  # the edge imports this module
 
     items = exc.extra if isinstance(exc.extra, list) else []
     errors = []
@@ -145,7 +161,7 @@ def _validation_problem(exc: ValidationException) -> Problem:
         message = str(item.get("message", ""))
         if source in (None, "body") and "malformed" in message.lower():
             return Problem(400, "malformed_body", "The request body is not valid JSON.")
-        errors.append(_translate(message, Any, key.removeprefix("data")))
+        errors.append(translate(message, Any, key.removeprefix("data")))
     return field_problem(errors or [FieldError("body", "invalid", "is not valid.")])
 
 

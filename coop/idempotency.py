@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from coop.auth.principal import Principal
 from coop.db.locks import advisory
 from coop.db.schema import idempotency_keys
-from coop.errors import Problem, invalid
+from coop.errors import FieldError, field_problem, invalid
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -51,17 +51,16 @@ async def from_request(request: Request, principal: Principal) -> IdempotencyKey
         return None
     key = key.strip()
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
-        raise Problem(
-            422,
-            "invalid_idempotency_key",
-            f"{HEADER} must be 1–{MAX_KEY_LENGTH} printable characters.",
-            errors=[
-                {
-                    "field": HEADER,
-                    "code": "invalid_idempotency_key",
-                    "detail": f"must be 1–{MAX_KEY_LENGTH} printable characters.",
-                }
+        raise field_problem(
+            [
+                FieldError(
+                    HEADER,
+                    "invalid_idempotency_key",
+                    f"must be 1–{MAX_KEY_LENGTH} printable characters.",
+                )
             ],
+            "invalid_idempotency_key",
+            detail=f"{HEADER} must be 1–{MAX_KEY_LENGTH} printable characters.",
         )
     body = await request.body()
     digest = hashlib.sha256(

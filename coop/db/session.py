@@ -9,7 +9,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from coop.db.locks import LOCK_TIMEOUT, Busy, is_busy, sqlstate
-from coop.errors import Problem, busy_problem
+from coop.errors import FieldError, Problem, busy_problem, field_problem
 from coop.settings import Settings
 
 
@@ -61,17 +61,10 @@ def problem_from_integrity(exc: IntegrityError) -> Problem:
         status, code, detail = CONSTRAINT_PROBLEMS[name]
         return Problem(status, code, detail)
     if sqlstate(exc) == "23503":
-        return Problem(
-            422,
+        return field_problem(
+            [FieldError("body", "invalid", "refers to something that is not there.")],
             "unknown_reference",
-            "A referenced resource does not exist.",
-            errors=[
-                {
-                    "field": "body",
-                    "code": "invalid",
-                    "detail": "refers to something that is not there.",
-                }
-            ],
+            detail="A referenced resource does not exist.",
         )
     return Problem(409, "conflict", "The change conflicts with the current state.")
 

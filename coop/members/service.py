@@ -15,8 +15,8 @@ from coop.clock import Clock
 from coop.db.locks import advisory
 from coop.db.schema import authorities, region_policies
 from coop.db.session import transaction
-from coop.edge import check_value, field_problem
-from coop.errors import Problem, not_found
+from coop.edge import check_value
+from coop.errors import FieldError, Problem, field_problem, not_found
 from coop.members.schemas import (
     AuthorityIn,
     AuthorityOut,
@@ -324,37 +324,26 @@ async def change_policy(
 
 def _check_policy_body(region: str, data: PolicyIn) -> None:
     """Every problem of a PUT body the types cannot see, in one 422."""
-    errors: list[dict[str, str]] = []
+    errors: list[FieldError] = []
     if data.region is not None and data.region != region:
         errors.append(
-            {
-                "field": "region",
-                "code": "region_mismatch",
-                "detail": f"is {data.region!r}, but this is the policy of {region!r}.",
-            }
+            FieldError(
+                "region",
+                "region_mismatch",
+                f"is {data.region!r}, but this is the policy of {region!r}.",
+            )
         )
     doc = PolicyDocument(priority=data.priority, pricing=data.pricing, rules=data.rules)
-    errors.extend(
-        {"field": f, "code": "invalid_policy", "detail": m} for f, m in validate_policy(doc)
-    )
+    errors.extend(FieldError(f, "invalid_policy", m) for f, m in validate_policy(doc))
     if data.effective_from is not None and data.effective_from.tzinfo is None:
         errors.append(
-            {
-                "field": "effective_from",
-                "code": "invalid",
-                "detail": "Give a UTC offset (RFC 3339), e.g. 2027-01-01T00:00:00Z.",
-            }
+            FieldError(
+                "effective_from",
+                "invalid",
+                "Give a UTC offset (RFC 3339), e.g. 2027-01-01T00:00:00Z.",
+            )
         )
-    if not errors:
-        return
-    codes = {e["code"] for e in errors}
-    code = codes.pop() if len(codes) == 1 and "invalid" not in codes else "validation_error"
-    first = errors[0]
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    raise Problem(
-        422,
-        code,
-        f"{first['field']}: {first['detail']}{more}",
-        title="Validation error",
-        errors=errors,
-    )
+    if errors:
+        codes = {e.code for e in errors}
+        code = codes.pop() if len(codes) == 1 and "invalid" not in codes else "validation_error"
+        raise field_problem(errors, code)

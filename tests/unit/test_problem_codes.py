@@ -31,6 +31,7 @@ CODE_ARGUMENT: dict[str, tuple[int, int | None]] = {
     "_unauthenticated": (0, 401),
     "_unauthorized": (0, 401),
     "invalid": (2, 422),  # invalid(field, detail, code="validation_error")
+    "field_problem": (1, 422),  # field_problem(errors, code="validation_error", detail=...)
 }
 #: the OAuth errors of POST /oauth/token: _oauth_error(status, error, description)
 OAUTH_CALL = "_oauth_error"
@@ -107,6 +108,9 @@ def scan(root: Path = SOURCE) -> Scan:
                     arg = node.args[1]
                     if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
                         out.field_codes.add(arg.value, None, where)
+                        # as in an errors[] dict: a code that is not a field code is a rule's
+                        if arg.value not in FIELD_CODES:
+                            out.problems.add(arg.value, None, where)
                 if name != FIELD_CALL:
                     for kw in node.keywords:
                         value = kw.value
