@@ -14,8 +14,15 @@ The order (a transaction takes any subset of these, never out of order):
 2. ``policy`` — one writer of a region's policy versions at a time (advisory);
 3. ``home`` — the home of the bed being decided or changed: ``FOR NO KEY UPDATE`` of its row,
    so a home's decisions are serial (a bed's match depends on the children in the home's
-   other beds) while foreign-key checks (``KEY SHARE``) and unrelated homes never wait;
+   other beds) while foreign-key checks (``KEY SHARE``) and unrelated homes never wait; an
+   import of placements (``coop.bookings.imports``) locks every home it names, in id order;
 4. the rows of the bed and its bookings, after their home.
+
+Settlement takes its own lock, never with the ones above:
+
+* ``settlement`` — one region's settlement (key: the region): a run is carried out under it
+  (``try_advisory``: a second worker steps aside rather than wait), and opening a run takes it
+  on ``<region>:open``.
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from coop.db.schema import homes
 #: how long any statement waits for a lock before the request is answered ``busy``
 LOCK_TIMEOUT = "5s"
 
-KeySpace = Literal["idempotency", "policy", "home"]
+KeySpace = Literal["idempotency", "policy", "home", "settlement"]
 
 LOCK_NOT_AVAILABLE = "55P03"  # lock_timeout ran out
 DEADLOCK = "40P01"
@@ -76,6 +83,17 @@ async def advisory(conn: AsyncConnection, space: KeySpace, key: str) -> None:
         await conn.execute(
             sa.select(sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(f"{space}:{key}", 0)))
         )
+
+
+async def try_advisory(conn: AsyncConnection, space: KeySpace, key: str) -> bool:
+    """Take the transaction-level advisory lock on ``key`` in ``space`` if it is free."""
+    return bool(
+        await conn.scalar(
+            sa.select(
+                sa.func.pg_try_advisory_xact_lock(sa.func.hashtextextended(f"{space}:{key}", 0))
+            )
+        )
+    )
 
 
 def locking_home(stmt: sa.Select) -> sa.Select:

@@ -25,6 +25,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -306,4 +307,188 @@ idempotency_keys = Table(
     Column("response", Text, nullable=False),
     _created(),
     PrimaryKeyConstraint("scope", "key"),
+)
+
+
+# -- settlement: runs, invoices, the ledger, payments -----------------------------------------
+#
+# The ledger's invariants live in the database (migration 0003): a deferred constraint
+# trigger refuses, at commit, any journal entry whose postings do not sum to zero (or that
+# has fewer than two); triggers refuse every UPDATE, DELETE and TRUNCATE of the ledger, the
+# invoices and their lines, the payments, and a completed run's positions and transfers; a
+# completed run itself can no longer change. Ordinary charge lines are unique per (booking,
+# kind, month), every line per (run, booking, kind, month): a line is posted exactly once.
+
+RUN_STATUSES = ("queued", "running", "completed", "failed")
+CHARGE_KINDS = ("occupancy", "notice", "cancellation")
+LINE_KINDS = (*CHARGE_KINDS, "adjustment")
+ACCOUNT_KINDS = ("receivable", "payable", "cash")
+ENTRY_KINDS = ("charge", "payment")
+
+settlement_runs = Table(
+    "settlement_runs",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("region", Text, nullable=False),
+    # the first day of the month settled
+    Column("period", Date, nullable=False),
+    Column("status", Text, nullable=False, server_default="queued"),
+    Column("error", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, server_default=text("0")),
+    Column("requested_by", Text, nullable=True),
+    _created(),
+    Column("started_at", DateTime(timezone=True), nullable=True),
+    Column("finished_at", DateTime(timezone=True), nullable=True),
+    Column("issued_on", Date, nullable=True),
+    Column("invoice_count", Integer, nullable=False, server_default=text("0")),
+    Column("line_count", Integer, nullable=False, server_default=text("0")),
+    Column("total_pence", BigInteger, nullable=False, server_default=text("0")),
+    UniqueConstraint("region", "period"),
+    CheckConstraint(_one_of("status", RUN_STATUSES), name="status"),
+    CheckConstraint("EXTRACT(DAY FROM period) = 1", name="period"),
+)
+
+ledger_accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("authority", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("kind", Text, nullable=False),
+    _created(),
+    PrimaryKeyConstraint("authority", "kind"),
+    CheckConstraint(_one_of("kind", ACCOUNT_KINDS), name="kind"),
+)
+
+journal_entries = Table(
+    "journal_entries",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("region", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    # what the entry records, once: ``line:<run>:<booking>:<kind>:<month>``, ``payment:<id>``
+    Column("key", Text, nullable=False, unique=True),
+    Column("occurred_on", Date, nullable=False),
+    Column("run_id", Text, ForeignKey("settlement_runs.id"), nullable=True, index=True),
+    _created(),
+    CheckConstraint(_one_of("kind", ENTRY_KINDS), name="kind"),
+)
+
+postings = Table(
+    "postings",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("entry_id", BigInteger, ForeignKey("journal_entries.id"), nullable=False, index=True),
+    Column("authority", Text, nullable=False),
+    Column("account", Text, nullable=False),
+    # signed: debits positive, credits negative; an entry's postings sum to zero
+    Column("amount_pence", BigInteger, nullable=False),
+    ForeignKeyConstraint(
+        ["authority", "account"],
+        ["ledger_accounts.authority", "ledger_accounts.kind"],
+        name="fk_postings_account_ledger_accounts",
+    ),
+    CheckConstraint("amount_pence <> 0", name="amount"),
+    Index("ix_postings_authority_account", "authority", "account"),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("run_id", Text, ForeignKey("settlement_runs.id"), nullable=False),
+    Column("region", Text, nullable=False),
+    Column("period", Date, nullable=False),
+    Column("seller", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("buyer", Text, ForeignKey("authorities.slug"), nullable=False),
+    # sequential per region, in the order invoices were issued: ``EOE-2026-11-0007``
+    Column("seq", Integer, nullable=False),
+    Column("number", Text, nullable=False),
+    Column("issued_on", Date, nullable=False),
+    Column("line_count", Integer, nullable=False),
+    Column("total_pence", BigInteger, nullable=False),
+    _created(),
+    UniqueConstraint("run_id", "seller", "buyer"),
+    UniqueConstraint("region", "seq"),
+    UniqueConstraint("region", "number"),
+    CheckConstraint("seller <> buyer", name="parties"),
+    Index("ix_invoices_seller_id", "seller", "id"),
+    Index("ix_invoices_buyer_id", "buyer", "id"),
+)
+
+invoice_lines = Table(
+    "invoice_lines",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("invoice_id", Text, ForeignKey("invoices.id"), nullable=False, index=True),
+    Column("run_id", Text, ForeignKey("settlement_runs.id"), nullable=False),
+    Column("booking_id", Text, ForeignKey("bookings.id"), nullable=False, index=True),
+    Column("child_ref", Text, nullable=False),
+    Column("kind", Text, nullable=False),
+    # what the line charges for (an adjustment corrects one of these)
+    Column("charge_kind", Text, nullable=False),
+    # the first day of the month its days fall in
+    Column("month", Date, nullable=False),
+    Column("from_date", Date, nullable=False),
+    Column("to_date", Date, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("weekly_rate_pence", BigInteger, nullable=False),
+    Column("amount_pence", BigInteger, nullable=False),
+    # the journal entry that posted it (none for a line of 0 pence)
+    Column("entry_id", BigInteger, ForeignKey("journal_entries.id"), nullable=True, unique=True),
+    UniqueConstraint("run_id", "booking_id", "charge_kind", "month"),
+    CheckConstraint(_one_of("kind", LINE_KINDS), name="kind"),
+    CheckConstraint(_one_of("charge_kind", CHARGE_KINDS), name="charge_kind"),
+    CheckConstraint(
+        "kind = 'adjustment' OR (kind = charge_kind AND days > 0 AND amount_pence >= 0)",
+        name="ordinary",
+    ),
+    CheckConstraint("from_date < to_date", name="span"),
+    # an ordinary line of a booking's month is posted once, by one run
+    Index(
+        "uq_invoice_lines_ordinary",
+        "booking_id",
+        "charge_kind",
+        "month",
+        unique=True,
+        postgresql_where=text("kind <> 'adjustment'"),
+    ),
+)
+
+settlement_positions = Table(
+    "settlement_positions",
+    metadata,
+    Column("run_id", Text, ForeignKey("settlement_runs.id"), nullable=False),
+    Column("authority", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("receivable_pence", BigInteger, nullable=False),
+    Column("payable_pence", BigInteger, nullable=False),
+    Column("net_pence", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "authority"),
+    CheckConstraint("net_pence = receivable_pence - payable_pence", name="net"),
+)
+
+settlement_transfers = Table(
+    "settlement_transfers",
+    metadata,
+    Column("run_id", Text, ForeignKey("settlement_runs.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("payer", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("payee", Text, ForeignKey("authorities.slug"), nullable=False),
+    Column("amount_pence", BigInteger, nullable=False),
+    PrimaryKeyConstraint("run_id", "seq"),
+    CheckConstraint("amount_pence > 0 AND payer <> payee", name="transfer"),
+)
+
+payments = Table(
+    "payments",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("region", Text, nullable=False),
+    Column("payer", Text, ForeignKey("authorities.slug"), nullable=False, index=True),
+    Column("payee", Text, ForeignKey("authorities.slug"), nullable=False, index=True),
+    Column("amount_pence", BigInteger, nullable=False),
+    Column("paid_on", Date, nullable=False),
+    Column("reference", Text, nullable=False),
+    Column("entry_id", BigInteger, ForeignKey("journal_entries.id"), nullable=False, unique=True),
+    Column("created_by", Text, nullable=True),
+    _created(),
+    CheckConstraint("amount_pence > 0 AND payer <> payee", name="payment"),
 )
