@@ -70,12 +70,16 @@ def not_found(what: str, ident: str) -> Problem:
     return Problem(404, "not_found", f"No {what} {ident!r} that you can see.", resource=what)
 
 
-class FieldError(msgspec.Struct, frozen=True):
-    """One invalid field of a 422: its JSON (or parameter) name, a code, a sentence."""
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
+    """One invalid field of a 422: its JSON (or parameter) name, a code, a sentence — and,
+    in a body that is a list of rows (an import), the row it belongs to."""
 
     field: str
     code: str
     detail: str
+    row: int | None = None
+    """The row (1 = the first item of a list body) the field belongs to; left out when the
+    body is not a list of rows."""
 
 
 def field_problem(
@@ -86,14 +90,24 @@ def field_problem(
     if detail is None:
         first = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        detail = f"{first.field}: {first.detail.rstrip('.')}{more}."
+        where = first.field if first.row is None else f"row {first.row}, {first.field}"
+        detail = f"{where}: {first.detail.rstrip('.')}{more}."
+        rows = {e.row for e in errors if e.row is not None}
+        if rows:  # a list of rows (an import) is refused whole
+            detail = f"{len(rows)} row{'s are' if len(rows) > 1 else ' is'} invalid: {detail}"
     return Problem(
         422,
         code,
         detail,
         title="Validation error",
-        errors=[msgspec.structs.asdict(e) for e in errors],
+        errors=[_entry(e) for e in errors],
     )
+
+
+def _entry(error: FieldError) -> dict[str, Any]:
+    """An ``errors[]`` entry: ``{field, code, detail}``, led by ``row`` in a list of rows."""
+    entry = msgspec.to_builtins(error)
+    return entry if error.row is None else {"row": entry.pop("row"), **entry}
 
 
 def invalid(field: str, detail: str, code: str = "validation_error") -> Problem:

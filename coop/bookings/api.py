@@ -9,18 +9,23 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from coop.auth.guards import requires
 from coop.auth.principal import Principal
-from coop.bookings import service
+from coop.bookings import imports, service
 from coop.bookings.schemas import (
+    MAX_IMPORT_ROWS,
     BookingIn,
     BookingOut,
     EndIn,
     EventOut,
+    ImportRow,
+    ImportRows,
     MoveIn,
     QuoteOut,
     RejectIn,
     StartIn,
 )
 from coop.context import Coop
+from coop.edge import ROW_RULES
+from coop.errors import FieldError
 from coop.http import Caller, CoopDep
 from coop.idempotency import from_request
 from coop.openapi import api
@@ -47,6 +52,12 @@ async def _call(request: Request, coop: Coop, principal: Principal) -> service.C
 MOVE = api(problems=(409, 503), idempotent=True)
 
 
+async def _import_rules(request: Request, rows: dict[int, ImportRow]) -> list[FieldError]:
+    """The import's rules on the rows that decoded, when others did not (``coop.edge``)."""
+    coop: Coop = request.app.state.coop
+    return await imports.check_rows(coop.engine, request.user, rows, today=coop.clock.today())
+
+
 class BookingController(Controller):
     path = "/bookings"
     tags = ["bookings"]
@@ -66,6 +77,37 @@ class BookingController(Controller):
     )
     async def quote(self, data: JSONBody[BookingIn], coop: CoopDep, principal: Caller) -> QuoteOut:
         return await service.quote_booking(coop.engine, principal, data, clock=coop.clock)
+
+    @post(
+        "/import",
+        guards=[requires("coop:admin")],
+        status_code=201,
+        operation_id="importBookings",
+        opt={**api(problems=(409, 503), idempotent=True), ROW_RULES: _import_rules},
+        summary="Admin: record placements that already exist (all or nothing)",
+        description="Placements made before the cooperative started, or agreed outside it, "
+        f"as a list of 1–{MAX_IMPORT_ROWS} rows (row 1 is the first): each becomes a booking "
+        "that is `active` (the child lives there; `start_date` today or earlier, no "
+        "`actual_end_date` or `notice_date`) or `ended` (`actual_end_date` between "
+        "`start_date` and `end_date`, today or earlier; `notice_date` defaults to it), at the "
+        "agreed `weekly_rate_pence`, and is settled like any other booking. Past dates are "
+        "allowed. `requester` must be an authority of your region and `bed_id` a bed of one "
+        "of its homes (the home's owner is the booking's owner; it may be the requester). "
+        "All or nothing: a 422 lists every bad row (`errors[].row`, `field`, `code`), and a "
+        "row whose days overlap a booking that holds the bed, or an earlier row on the same "
+        "bed, is a 409 `bed_held` naming it (`row`, and `booking_id` or `other_row`); "
+        "nothing is written then. The 201 lists the bookings in row order." + IDEMPOTENT,
+    )
+    async def import_placements(
+        self, data: JSONBody[ImportRows], request: Request, coop: CoopDep, principal: Caller
+    ) -> list[BookingOut]:
+        return await imports.import_placements(
+            coop.engine,
+            data,
+            principal=principal,
+            clock=coop.clock,
+            idem=await from_request(request, principal),
+        )
 
     @post(
         guards=REQUESTER,

@@ -11,6 +11,7 @@ from coop.policy.fit import ChildProfile
 from coop.policy.lifecycle import Status
 from coop.policy.pricing import PriceBreakdown
 from coop.policy.vocabulary import Urgency
+from coop.schemas import Slug
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 
@@ -128,9 +129,57 @@ class EventOut(msgspec.Struct, kw_only=True):
 
     at: datetime
     actor: str
-    """``client:<id>`` for an API client; ``system:<job>`` for the allocator and jobs."""
+    """``client:<id>`` for an API client; ``system:<job>`` for the allocator and jobs;
+    ``cli`` for the command line (``coop import-placements``)."""
     actor_authority: str | None
     from_status: Status | None
     to_status: Status
     reason: str | None
     detail: dict | None = None
+
+
+# -- placements that already exist (POST /bookings/import, coop import-placements) ------------
+
+#: the most rows one import takes (a larger file is split into several imports)
+MAX_IMPORT_ROWS = 5000
+WeeklyRate = Annotated[
+    int, msgspec.Meta(ge=0, le=10_000_000, description="integer pence a week (at most £100,000)")
+]
+BedId = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+
+
+class ImportRow(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A placement that already exists (or was agreed outside the service), as it stands: it
+    is recorded as a booking that is ``active`` or ``ended``, and settled like any other."""
+
+    requester: Slug
+    """The placing authority: one of your region's."""
+    bed_id: BedId
+    """A bed of a home of your region; the home's owner is the booking's owner (the requester
+    may be the owner: its own child in its own bed, never charged)."""
+    child: ChildProfile
+    """Never a name: an opaque ``ref`` and the facts of the child, as for a request."""
+    start_date: date
+    """The day the child arrived (today or earlier): also the booking's ``actual_start_date``."""
+    end_date: date
+    """Planned end (exclusive), after ``start_date``."""
+    actual_end_date: date | None = None
+    """``ended`` only, and required there: the day the placement ended, between
+    ``start_date`` and ``end_date``, today or earlier."""
+    notice_date: date | None = None
+    """``ended`` only: when notice of the end was given (today or earlier); defaults to
+    ``actual_end_date``."""
+    weekly_rate_pence: WeeklyRate
+    """The weekly rate agreed for the placement."""
+    status: Literal["active", "ended"]
+    """``active``: the child lives there now; ``ended``: the placement is over."""
+
+
+ImportRows = Annotated[
+    list[ImportRow],
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_IMPORT_ROWS,
+        description=f"1–{MAX_IMPORT_ROWS} placements; row 1 is the first",
+    ),
+]
