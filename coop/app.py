@@ -38,6 +38,12 @@ from coop.members.api import AuthorityController, PolicyController
 from coop.openapi import finish
 from coop.openapi_links import LINKS
 from coop.settings import Settings
+from coop.settlement.api import (
+    InvoiceController,
+    PaymentController,
+    SettlementRunController,
+    StatementController,
+)
 
 log = logging.getLogger("coop")
 
@@ -204,6 +210,10 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             BedController,
             VoidController,
             BookingController,
+            SettlementRunController,
+            InvoiceController,
+            PaymentController,
+            StatementController,
             create_static_files_router(
                 path=ASSETS,
                 directories=[swagger_ui_assets()],

@@ -342,25 +342,38 @@ def _server(settings: Settings, port: int) -> Any:
             proc.kill()
 
 
+def start_embedded(settings: Settings) -> tuple[Settings, Path | None, Any]:
+    """With no database configured, the embedded default in a temporary directory (a bench
+    never touches ``./.coop``): the settings that point at it, the directory, the servers."""
+    if not settings.embedded:
+        return settings, None, None
+    from coop.embedded import Embedded
+
+    tmp = Path(tempfile.mkdtemp(prefix="coop-bench-", dir="/tmp"))
+    os.chmod(tmp, 0o755)
+    embedded = Embedded(tmp / ".coop").start()
+    settings = settings.replace(
+        database_url=embedded.database_url,
+        redis_url=embedded.redis_url,
+        data_dir=str(tmp / ".coop"),
+    )
+    return settings, tmp, embedded
+
+
+def stop_embedded(tmp: Path | None, embedded: Any) -> None:
+    if embedded is not None:
+        embedded.stop()
+    if tmp is not None:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def run_bookings_bench(
     settings: Settings, *, clients: int, processes: int, seconds: float, homes: int
 ) -> tuple[int, list[str]]:
     """Run the bench; return the exit code (1 if any double booking) and the report lines."""
     from coop.db.migrate import upgrade
 
-    tmp = None
-    embedded = None
-    if settings.embedded:
-        from coop.embedded import Embedded
-
-        tmp = Path(tempfile.mkdtemp(prefix="coop-bench-", dir="/tmp"))
-        os.chmod(tmp, 0o755)
-        embedded = Embedded(tmp / ".coop").start()
-        settings = settings.replace(
-            database_url=embedded.database_url,
-            redis_url=embedded.redis_url,
-            data_dir=str(tmp / ".coop"),
-        )
+    settings, tmp, embedded = start_embedded(settings)
     try:
         assert settings.database_url
         if embedded is not None:  # a configured database is migrated by `coop migrate` only
@@ -396,10 +409,7 @@ def run_bookings_bench(
             )
             doubles = asyncio.run(_double_bookings(settings, market["region"]))
     finally:
-        if embedded is not None:
-            embedded.stop()
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_embedded(tmp, embedded)
 
     decided = sum(v for k, v in bookings["outcomes"].items() if k in ("offered", "declined"))
     ratio = bookings["per_second"] / ceiling["per_second"] if ceiling["per_second"] else 0.0

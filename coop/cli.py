@@ -210,6 +210,66 @@ def cmd_clients_add(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# -- settlement ------------------------------------------------------------------------------
+
+
+def cmd_settle(args: argparse.Namespace, settings: Settings) -> int:
+    """Open the run of a region's month and carry it out now, in this process."""
+    import msgspec
+
+    async def run(engine: Any) -> Any:
+        from coop.clock import Clock
+        from coop.settlement.runs import execute_run, request_run
+        from coop.settlement.service import View, get_run_in
+        from coop.wakeups import Scheduler
+
+        clock = Clock()
+        out, _ = await request_run(
+            engine, None, args.region, args.period, clock=clock, scheduler=Scheduler(None)
+        )
+        for _attempt in range(600):  # another worker may hold the region: wait for it
+            outcome = await execute_run(engine, out.id, clock=clock)
+            if outcome.status != "busy":
+                break
+            await asyncio.sleep(1)
+        return await get_run_in(engine, View(args.region, None), out.id)
+
+    with services(settings, redis=False) as s:
+        try:
+            out = asyncio.run(_with_engine(s, run))
+        except Exception as exc:
+            return _problem_exit(exc)
+    print(msgspec.json.format(msgspec.json.encode(out)).decode())
+    return 0 if out.status == "completed" else 1
+
+
+def cmd_import_placements(args: argparse.Namespace, settings: Settings) -> int:
+    """The CSV twin of ``POST /bookings/import``: all or nothing, the errors by row."""
+    from coop.bookings.imports import as_csv_fields, import_placements, rows_from_csv
+    from coop.clock import Clock
+    from coop.errors import Problem
+
+    try:
+        with open(args.file, encoding="utf-8-sig", newline="") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        rows = rows_from_csv(text)
+    except Problem as exc:
+        return _problem_exit(as_csv_fields(exc))
+    with services(settings, redis=False) as s:
+        try:
+            out = asyncio.run(
+                _with_engine(s, lambda e: import_placements(e, rows, principal=None, clock=Clock()))
+            )
+        except Problem as exc:
+            return _problem_exit(as_csv_fields(exc))
+    print(json.dumps({"count": len(out), "ids": [b.id for b in out]}, indent=2))
+    return 0
+
+
 # -- keys ------------------------------------------------------------------------------------
 
 
@@ -239,6 +299,19 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.suite == "settlement":
+        from coop.bench_settlement import run_settlement_bench
+
+        code, report = run_settlement_bench(
+            settings,
+            regions=args.regions,
+            authorities=args.authorities,
+            beds=args.beds,
+            placements=args.placements,
+            month=args.month,
+        )
+        print("\n".join(report))
+        return code
     from coop.bench import run_bookings_bench
 
     code, report = run_bookings_bench(
@@ -293,6 +366,25 @@ def build_parser() -> argparse.ArgumentParser:
     cadd.add_argument("--name")
     cadd.set_defaults(fn=cmd_clients_add)
 
+    settle = sub.add_parser("settle", help="settle a region's month now")
+    settle.add_argument("--region", required=True)
+    settle.add_argument("--period", required=True, help="the month, YYYY-MM (it must have ended)")
+    settle.set_defaults(fn=cmd_settle)
+
+    from coop.bookings.csv_layout import CSV_HELP
+
+    imp = sub.add_parser(
+        "import-placements",
+        help="record placements that already exist, from a CSV file (all or nothing)",
+        description="The CSV twin of POST /bookings/import: every row becomes an active or "
+        "ended booking; every row's requester and bed must lie in one region (the first row's "
+        "requester's). All or nothing: "
+        "a bad file prints the problem (its errors by row) on stderr, exits 1 and writes "
+        "nothing; a good one prints the bookings' ids. " + CSV_HELP,
+    )
+    imp.add_argument("file", metavar="FILE.csv")
+    imp.set_defaults(fn=cmd_import_placements)
+
     keys = sub.add_parser("keys", help="token signing keys")
     keys.add_argument(
         "keys_command", choices=["show", "rotate", "prune"], nargs="?", default="show"
@@ -300,11 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(fn=cmd_keys)
 
     bench = sub.add_parser("bench", help="benchmarks (start their own server)")
-    bench.add_argument("suite", choices=["bookings"])
+    bench.add_argument("suite", choices=["bookings", "settlement"])
     bench.add_argument("--clients", type=int, default=32, help="concurrent requests in all")
     bench.add_argument("--processes", type=int, default=2, help="load generator processes")
     bench.add_argument("--seconds", type=float, default=15.0)
     bench.add_argument("--homes", type=int, default=200, help="homes of four beds each")
+    bench.add_argument("--regions", type=int, default=9, help="settlement: regions")
+    bench.add_argument("--authorities", type=int, default=153, help="settlement: in all")
+    bench.add_argument("--beds", type=int, default=12_000, help="settlement: beds in all")
+    bench.add_argument(
+        "--placements", type=int, default=6_000, help="settlement: between two authorities"
+    )
+    bench.add_argument("--month", help="settlement: YYYY-MM (default: the month before last)")
     bench.set_defaults(fn=cmd_bench)
     return p
 

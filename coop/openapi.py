@@ -89,10 +89,21 @@ PROBLEM_SCHEMA: dict[str, Any] = {
 }
 FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "type": "object",
-    "description": "One invalid field: its JSON name (or parameter name), a code, a sentence.",
+    "description": "One invalid field: its JSON name (or parameter name), a code, a sentence; "
+    "in a body that is a list of rows (`POST /bookings/import`), the row too.",
     "required": ["field", "code", "detail"],
     "properties": {
-        "field": {"type": "string", "description": "e.g. `child.age`, `beds[0].label`, `from`"},
+        "row": {
+            "type": "integer",
+            "minimum": 1,
+            "description": "The row of a list body the field belongs to (1 = the first "
+            "item); absent when the body is not a list of rows.",
+        },
+        "field": {
+            "type": "string",
+            "description": "e.g. `child.age`, `beds[0].label`, `from` (in a row: the field "
+            "inside the row, or `row` for the whole row)",
+        },
         "code": {
             "type": "string",
             "description": "One of: "
@@ -183,6 +194,7 @@ def api(
     any_scope: tuple[str, ...] = (),
     media_type: str | None = None,
     enums: dict[str, Any] | None = None,
+    csv: bool = False,
 ) -> dict[str, Any]:
     """A handler's ``opt``: what its OpenAPI operation must say beyond its signature.
 
@@ -191,7 +203,7 @@ def api(
     422 with parameters). ``any_scope``: any one of these scopes will do (the service
     decides). ``media_type``: the body's media type (default JSON; checked by the edge).
     ``enums``: list parameters taken as free text (``needs=a,b``) whose items are codes of
-    this ``Literal``.
+    this ``Literal``. ``csv``: its 200 answer is also ``text/csv`` (``Accept: text/csv``).
     """
     opt: dict[str, Any] = {
         "problems": problems,
@@ -200,6 +212,7 @@ def api(
         "etag": etag,
         "any_scope": any_scope,
         "enums": enums or {},
+        "csv": csv,
     }
     if media_type:
         opt["media_type"] = media_type
@@ -434,6 +447,7 @@ def _finish_operation(op: dict[str, Any], handler: Any, route: Any, method: str)
         body = op.get("requestBody", {}).get("content", {})
         if media and "application/json" in body:
             body[media] = body.pop("application/json")
+        _list_bounds(body, getattr(fields["data"], "raw", None))
     for status in sorted(statuses):
         responses.setdefault(str(status), _problem(status))
     parameters: list[dict[str, Any]] = op.setdefault("parameters", [])
@@ -449,6 +463,14 @@ def _finish_operation(op: dict[str, Any], handler: Any, route: Any, method: str)
         parameters.append(dict(IF_MATCH))
         for status in (409, 412, 428):
             responses.setdefault(str(status), _problem(status))
+    if opt.get("csv") and "200" in responses:
+        responses["200"].setdefault("content", {})["text/csv"] = {
+            "schema": {
+                "type": "string",
+                "description": "With `Accept: text/csv`: a header row, then one row per line; "
+                "pence as integers.",
+            }
+        }
     if opt.get("etag"):
         for code, response in responses.items():
             if code.startswith("2"):
@@ -465,6 +487,22 @@ def _finish_operation(op: dict[str, Any], handler: Any, route: Any, method: str)
     if not parameters:
         op.pop("parameters")
     op["responses"] = dict(sorted(responses.items()))
+
+
+def _list_bounds(content: dict[str, Any], raw: Any) -> None:
+    """A list body's bounds (``minItems``, ``maxItems``), which Litestar leaves out."""
+    metas = [m for m in get_args(raw)[1:] if isinstance(m, msgspec.Meta)] if raw else []
+    for media in content.values():
+        schema = media.get("schema", {})
+        if schema.get("type") != "array":
+            continue
+        for meta in metas:
+            if meta.min_length is not None:
+                schema["minItems"] = meta.min_length
+            if meta.max_length is not None:
+                schema["maxItems"] = meta.max_length
+            if meta.description and "description" not in schema:
+                schema["description"] = meta.description
 
 
 def _param_bounds(parameters: list[dict[str, Any]], handler: Any) -> None:

@@ -32,6 +32,17 @@ def _link(
     return link
 
 
+def _run_links(run: str) -> dict[str, Link]:
+    return {
+        "GetRun": _link("getSettlementRun", "Read this run (its status).", {"path.run_id": run}),
+        "ListPositions": _link(
+            "listSettlementPositions", "Its net positions.", {"path.run_id": run}
+        ),
+        "ListTransfers": _link("listSettlementTransfers", "Who pays whom.", {"path.run_id": run}),
+        "ListInvoices": _link("listInvoices", "Its invoices.", {"query.run_id": run}),
+    }
+
+
 # -- the home, its beds, its voids ----------------------------------------------------------
 
 _HOME = "$response.body#/id"
@@ -263,6 +274,58 @@ LINKS: dict[str, dict[str, dict[str, Link]]] = {
                 "revokeClient",
                 "Revoke the client just made.",
                 {"path.client_id": "$response.body#/client_id"},
+            ),
+        }
+    },
+    # settlement
+    **{
+        op: {status: _run_links("$response.body#/id")}
+        for op, statuses in (
+            ("createSettlementRun", ("201", "200")),
+            ("getSettlementRun", ("200",)),
+        )
+        for status in statuses
+    },
+    "listSettlementRuns": {"200": _run_links("$response.body#/items/0/id")},
+    "listInvoices": {
+        "200": {
+            "GetFirstInvoice": _link(
+                "getInvoice",
+                "The first invoice listed (JSON or CSV).",
+                {"path.invoice_id": "$response.body#/items/0/id"},
+            ),
+        }
+    },
+    "getInvoice": {
+        "200": {
+            "GetRun": _link(
+                "getSettlementRun",
+                "The run that issued it.",
+                {"path.run_id": "$response.body#/run_id"},
+            ),
+            "SellerStatement": _link(
+                "getStatement",
+                "The seller's statement (give `from` and `to`).",
+                {"path.slug": "$response.body#/seller"},
+            ),
+            "BuyerStatement": _link(
+                "getStatement",
+                "The buyer's statement (give `from` and `to`).",
+                {"path.slug": "$response.body#/buyer"},
+            ),
+        }
+    },
+    "createPayment": {
+        "201": {
+            "PayerStatement": _link(
+                "getStatement",
+                "The payer's statement (give `from` and `to`).",
+                {"path.slug": "$response.body#/from"},
+            ),
+            "PayeeStatement": _link(
+                "getStatement",
+                "The payee's statement (give `from` and `to`).",
+                {"path.slug": "$response.body#/to"},
             ),
         }
     },

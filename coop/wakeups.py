@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -18,12 +18,12 @@ log = logging.getLogger("coop.wakeups")
 
 
 class Wakeup(msgspec.Struct, frozen=True):
-    """Run the job ``function(arg)`` at ``at``, once per ``job_id``."""
+    """Run the job ``function(arg)`` at ``at`` (``None``: now), once per ``job_id``."""
 
     function: str
     arg: str
     job_id: str
-    at: datetime
+    at: datetime | None = None
 
 
 class Scheduler:
@@ -37,6 +37,9 @@ class Scheduler:
             return
         try:
             for w in wakeups:
-                await self.redis.enqueue_job(w.function, w.arg, _job_id=w.job_id, _defer_until=w.at)
+                # a time already passed (by Redis's clock) means now: arq refuses to defer to
+                # the past (it would set a negative expiry)
+                at = w.at if w.at is not None and w.at > datetime.now(UTC) else None
+                await self.redis.enqueue_job(w.function, w.arg, _job_id=w.job_id, _defer_until=at)
         except Exception:
             log.warning("could not schedule a wake-up; the sweep will catch it", exc_info=True)

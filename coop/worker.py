@@ -17,6 +17,7 @@ from arq.worker import Worker, func
 from coop.bookings.jobs import allocate_bed, expire_offer, sweep
 from coop.clock import Clock
 from coop.settings import Settings
+from coop.settlement.jobs import monthly_settlement, settle_run_job, sweep_runs
 
 log = logging.getLogger("coop.worker")
 
@@ -44,11 +45,18 @@ FUNCTIONS: list[Any] = [
     # Keyed per bed / per booking; keep_result=0 so the same key can be enqueued again.
     func(allocate_bed, keep_result=0, max_tries=5),
     func(expire_offer, keep_result=0, max_tries=5),
+    # Keyed per (region, month); a run that fails is retried (and swept up if all else fails).
+    func(settle_run_job, keep_result=0, max_tries=10, timeout=900),
 ]
 CRON_JOBS: list[Any] = [
     cron(heartbeat, second=0, run_at_startup=True, keep_result=0),
     # The database is the truth: every 30 s, settle whatever a lost wake-up missed.
     cron(sweep, second={0, 30}, run_at_startup=True, keep_result=0, unique=True),
+    # Runs a dead worker or a lost job left behind: at start-up and every minute.
+    cron(sweep_runs, second=15, run_at_startup=True, keep_result=0, unique=True, timeout=900),
+    # The month just ended, for every region, on the 1st (02:00 UTC: the month is over in
+    # England in summer time too).
+    cron(monthly_settlement, day=1, hour=2, minute=0, second=0, keep_result=0, unique=True),
 ]
 
 

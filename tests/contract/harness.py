@@ -62,6 +62,17 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "acceptBooking": ("post", "/bookings/{booking_id}/accept"),
     "rejectBooking": ("post", "/bookings/{booking_id}/reject"),
     "startBooking": ("post", "/bookings/{booking_id}/start"),
+    "importBookings": ("post", "/bookings/import"),
+    "createSettlementRun": ("post", "/settlement-runs"),
+    "listSettlementRuns": ("get", "/settlement-runs"),
+    "getSettlementRun": ("get", "/settlement-runs/{run_id}"),
+    "listSettlementPositions": ("get", "/settlement-runs/{run_id}/positions"),
+    "listSettlementTransfers": ("get", "/settlement-runs/{run_id}/transfers"),
+    "listInvoices": ("get", "/invoices"),
+    "getInvoice": ("get", "/invoices/{invoice_id}"),
+    "createPayment": ("post", "/payments"),
+    "listPayments": ("get", "/payments"),
+    "getStatement": ("get", "/authorities/{slug}/statement"),
 }
 
 #: Operations only a region's ``coop:admin`` client may call: fuzzed with the admin's token.
@@ -74,6 +85,9 @@ ADMIN_OPERATIONS = {
         "updateAuthority",
         "replacePolicy",
         "patchPolicy",
+        "createSettlementRun",
+        "createPayment",
+        "importBookings",
     )
 }
 
