@@ -84,7 +84,7 @@ def worker_redis(servers: dict[str, str]) -> str:
     if url.scheme == "unix":
         query = parse_qs(url.query)
         db = (int(query.get("db", ["0"])[0]) + 8) % 16
-        other = urlunparse(url._replace(query=urlencode({"db": db})))
+        other = f"unix://{url.path}?{urlencode({'db': db})}"
     else:
         db = (int(url.path.strip("/") or 0) + 8) % 16
         other = urlunparse(url._replace(path=f"/{db}"))
