@@ -57,7 +57,7 @@ from coop.policy.fit import ChildProfile
 from coop.policy.lifecycle import InvalidTransition, allowed_moves
 from coop.policy.pricing import PriceBreakdown
 from coop.policy.priority import decide_at
-from coop.schemas import Page, check_limit, decode_cursor, encode_cursor
+from coop.schemas import Page, check_limit, decode_id_cursor, encode_cursor
 from coop.wakeups import Scheduler
 
 WITHIN_5_DAYS = 5
@@ -607,7 +607,7 @@ async def list_bookings(
 ) -> Page[BookingOut]:
     me = require_authority(principal)
     check_limit(limit)
-    after = decode_cursor(cursor)
+    after = decode_id_cursor(cursor)
 
     def page_of(mine: Any) -> sa.Select:
         """One keyset page over one index: (requester, id) or (owner, id)."""
@@ -618,8 +618,8 @@ async def list_bookings(
             q = q.where(bookings.c.bed_id == bed_id)
         if home_id:
             q = q.where(bookings.c.home_id == home_id)
-        if after:
-            q = q.where(bookings.c.id > str(after[0]))
+        if after is not None:
+            q = q.where(bookings.c.id > after)
         return q.order_by(bookings.c.id).limit(limit + 1)
 
     as_requester = page_of(bookings.c.requester == me)

@@ -157,6 +157,23 @@ async def test_a_deeply_nested_cursor_is_a_422(region, http):
     assert body["errors"][0]["field"] == "cursor"
 
 
+@pytest.mark.parametrize(
+    "key",
+    ['["\\u0000"]', "[null]", '[{"a": 1}]', "[]", '["' + "x" * 201 + '"]', "[true]", '[1, "a"]'],
+)
+@pytest.mark.parametrize("path", ["/homes", "/bookings", "/invoices", "/payments"])
+async def test_a_cursor_this_service_did_not_give_out_is_a_422(region, http, path, key):
+    """Its key is read before it reaches PostgreSQL: a NUL, a null, an object, an empty or
+    over-long key are refused, not compared as text (or answered 500)."""
+    import base64
+
+    owner, _, _, _ = await _market(region)
+    cursor = base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+    r = await http.get(f"{path}?cursor={cursor}", headers=owner.h)
+    body = assert_problem(r, 422, "validation_error")
+    assert body["errors"][0]["field"] == "cursor"
+
+
 async def test_a_malformed_if_match_is_a_422_and_a_stale_one_a_412(region, http):
     owner, _, home, _ = await _market(region)
     for value in ('"' + "9" * 5000 + '"', '"' + "9" * 30 + '"', '"v1"', "*"):
