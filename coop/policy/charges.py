@@ -11,7 +11,10 @@ A booking's charged days, by status:
   actual end);
 - ``cancelled``: when the cancellation came with less than ``cancellation_notice_days`` days'
   notice before the planned start (none recorded counts as on the start), *cancellation* for
-  that many days from the start, never past the planned end; otherwise nothing.
+  that many days from the start, never past the planned end; otherwise nothing. A booking
+  cancelled after its planned start (the child never arrived) also owes *occupancy* for the
+  days the bed was held, from the start to the cancellation, and its cancellation days run
+  from the day it was cancelled — so cancelling never refunds days already held.
 
 An owner's own placement is never charged, nor a booking without a weekly rate. Every span is
 ``[start, end)``. :func:`lines_through` clips the spans to the days before ``until``, splits
@@ -137,9 +140,13 @@ def charged_days(booking: Booking, terms: Terms) -> list[tuple[ChargeKind, date,
             spans.append(("notice", left, until))
     else:  # cancelled
         cancelled_on = booking.cancelled_on or booking.start_date
+        # cancelled after the planned start (the child never arrived): the bed was held for
+        # them until then, as while it was confirmed, and the notice runs from that day
+        held_until = min(cancelled_on, booking.end_date)
+        spans.append(("occupancy", booking.start_date, held_until))
         notice_given = (booking.start_date - cancelled_on).days
         if notice_given < terms.cancellation_notice_days:
-            start = booking.start_date
+            start = max(booking.start_date, cancelled_on)
             end = min(start + timedelta(days=terms.cancellation_notice_days), booking.end_date)
             spans.append(("cancellation", start, end))
     return [(kind, start, end) for kind, start, end in spans if start < end]

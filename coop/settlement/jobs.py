@@ -17,7 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.clock import Clock
 from coop.policy.charges import month_start, period_of
-from coop.settlement.runs import execute_run, regions_to_settle, request_run, unfinished_runs
+from coop.settlement.runs import (
+    execute_run,
+    give_up_on_abandoned,
+    regions_to_settle,
+    request_run,
+    unfinished_runs,
+)
 from coop.wakeups import Scheduler
 
 log = logging.getLogger("coop.settlement.jobs")
@@ -36,6 +42,7 @@ async def settle_run_job(ctx: dict[str, Any], run_id: str) -> str:
 
 async def sweep_runs_once(engine: AsyncEngine, clock: Clock) -> int:
     """Carry out every unfinished run; returns how many it completed."""
+    await give_up_on_abandoned(engine, clock.now())
     done = 0
     for run_id in await unfinished_runs(engine):
         try:

@@ -19,6 +19,7 @@ Exactly once, whatever happens to the worker:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import defaultdict
 from dataclasses import dataclass
@@ -66,6 +67,9 @@ log = logging.getLogger("coop.settlement")
 JOB = "settle_run_job"
 #: attempts before a failed run waits for someone to ask again
 MAX_ATTEMPTS = 5
+#: starts of a run whose worker died each time (an out-of-memory kill, say) before it is
+#: marked failed and waits for someone to look
+MAX_STARTS = 25
 
 
 def run_out(row: Any, *, totals: bool = True) -> RunOut:
@@ -76,7 +80,7 @@ def run_out(row: Any, *, totals: bool = True) -> RunOut:
         region=row.region,
         period=period_of(row.period),
         status=row.status,
-        error=row.error,
+        error=row.error if totals else None,
         attempts=row.attempts,
         created_at=row.created_at,
         started_at=row.started_at,
@@ -148,19 +152,21 @@ async def request_run(
         ).one_or_none()
         created = row is None
         if row is None or row.status != "completed":
-            # a run not completed (new, or one that failed or is still waiting) of a month
-            # before the latest completed run can never complete: refused, never queued
+            # months settle forward: a month before one already settled (or being settled)
+            # could never complete — refused, never queued
             latest = await conn.scalar(
                 sa.select(sa.func.max(settlement_runs.c.period)).where(
-                    settlement_runs.c.region == region, settlement_runs.c.status == "completed"
+                    settlement_runs.c.region == region,
+                    settlement_runs.c.status.in_(("queued", "running", "completed")),
+                    settlement_runs.c.period > period,
                 )
             )
-            if latest is not None and period < latest:
+            if latest is not None:
                 raise conflict(
                     "period_closed",
-                    f"{region} is settled up to {period_of(latest)}: months settle forward, "
-                    "and a change to an earlier month is posted as an adjustment of the next "
-                    "run.",
+                    f"{region} is settled (or being settled) up to {period_of(latest)}: months "
+                    "settle forward, and a change to an earlier month is posted as an "
+                    "adjustment of the next run.",
                     latest_period=period_of(latest),
                 )
         if row is None:
@@ -179,14 +185,23 @@ async def request_run(
                 )
             ).one()
         elif row.status == "failed":
-            row = (
+            # only if it is still failed (a sweep may have carried it out meanwhile)
+            requeued = (
                 await conn.execute(
                     sa.update(settlement_runs)
-                    .where(settlement_runs.c.id == row.id)
+                    .where(settlement_runs.c.id == row.id, settlement_runs.c.status == "failed")
                     .values(status="queued", attempts=0)
                     .returning(settlement_runs)
                 )
-            ).one()
+            ).one_or_none()
+            row = (
+                requeued
+                or (
+                    await conn.execute(
+                        sa.select(settlement_runs).where(settlement_runs.c.id == row.id)
+                    )
+                ).one()
+            )
     if row.status != "completed":
         await scheduler.schedule([wakeup(row.id, region, period)])
     return run_out(row), created
@@ -218,6 +233,8 @@ async def execute_run(engine: AsyncEngine, run_id: str, *, clock: Clock) -> Outc
             return Outcome("completed", run_id)
         if not await try_advisory(conn, "settlement", row.region):
             return Outcome("busy", run_id)
+        if await _earlier_unfinished(conn, row):  # months are carried out in order
+            return Outcome("busy", run_id)
         await conn.execute(
             sa.update(settlement_runs)
             .where(settlement_runs.c.id == run_id, settlement_runs.c.status != "completed")
@@ -238,11 +255,26 @@ async def execute_run(engine: AsyncEngine, run_id: str, *, clock: Clock) -> Outc
             if row.status == "completed":  # another worker finished it in between
                 return Outcome("completed", run_id)
             lines = await _settle(conn, row, now)
-    except Exception as exc:
-        await fail_run(engine, run_id, exc, clock.now())
+    except BaseException as exc:  # a job's timeout cancels it: that is a failure too
+        await asyncio.shield(fail_run(engine, run_id, exc, clock.now()))
         raise
     log.info("settled %s %s: %d lines", row.region, period_of(row.period), lines)
     return Outcome("completed", run_id, lines)
+
+
+async def _earlier_unfinished(conn: AsyncConnection, run: Any) -> bool:
+    r = settlement_runs.c
+    return bool(
+        await conn.scalar(
+            sa.select(
+                sa.exists().where(
+                    r.region == run.region,
+                    r.period < run.period,
+                    r.status.in_(("queued", "running")),
+                )
+            )
+        )
+    )
 
 
 def _error_text(exc: BaseException) -> str:
@@ -339,6 +371,8 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
             b.region == region,
             b.requester != b.owner,
             b.status.in_(sorted(CHARGED_STATUSES)),
+            # once charged, a booking never leaves these statuses nor loses its rate (the
+            # lifecycle has no way out of them): whatever was posted is compared here
             b.weekly_rate_pence.is_not(None),
             b.start_date < until,
         )
@@ -346,9 +380,7 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
     )
     # (seller, buyer) -> [(line, child_ref)]
     by_pair: dict[tuple[str, str], list[tuple[Line, str]]] = defaultdict(list)
-    seen: set[str] = set()
     for r in rows:
-        seen.add(r.id)
         facts = Booking(
             id=r.id,
             requester=r.requester,
@@ -365,30 +397,7 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
         due = lines_through(facts, terms.get(r.policy_version, terms[0]), until)
         for line in to_post(r.id, due, posted.get(r.id, {}), period):
             by_pair[(r.owner, r.requester)].append((line, r.child_ref or ""))
-    missing = set(posted) - seen  # posted once, no longer chargeable: reverse what was posted
-    if missing:
-        await _reverse(conn, missing, posted, period, by_pair)
     return await _write(conn, run, by_pair, issued_on, now)
-
-
-async def _reverse(
-    conn: AsyncConnection,
-    booking_ids: set[str],
-    posted: dict[str, dict[tuple[str, date], Posted]],
-    period: date,
-    by_pair: dict[tuple[str, str], list[tuple[Line, str]]],
-) -> None:
-    rows = await conn.execute(
-        sa.select(
-            bookings.c.id,
-            bookings.c.owner,
-            bookings.c.requester,
-            bookings.c.child["ref"].astext.label("child_ref"),
-        ).where(bookings.c.id.in_(sorted(booking_ids)))
-    )
-    for r in rows:
-        for line in to_post(r.id, [], posted[r.id], period):
-            by_pair[(r.owner, r.requester)].append((line, r.child_ref or ""))
 
 
 async def _write(
@@ -542,21 +551,49 @@ async def _write(
 
 
 async def unfinished_runs(engine: AsyncEngine) -> list[str]:
-    """Runs a lost job or a dead worker left behind: queued, running, or failed with
-    attempts left."""
+    """Runs a lost job or a dead worker left behind: queued, running (its worker died: its
+    transaction died with it), or failed with attempts left — oldest month first."""
     r = settlement_runs.c
     async with engine.connect() as conn:
         rows = await conn.execute(
             sa.select(r.id)
             .where(
                 sa.or_(
-                    r.status.in_(("queued", "running")),
+                    r.status == "queued",
+                    sa.and_(r.status == "running", r.attempts < MAX_STARTS),
                     sa.and_(r.status == "failed", r.attempts < MAX_ATTEMPTS),
                 )
             )
             .order_by(r.region, r.period)
         )
         return [row.id for row in rows]
+
+
+async def give_up_on_abandoned(engine: AsyncEngine, now: datetime) -> int:
+    """Mark ``failed`` the runs whose worker died ``MAX_STARTS`` times (and that nobody is
+    carrying out now), so that their status says so; an admin asks for them again."""
+    r = settlement_runs.c
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.select(r.id, r.region).where(r.status == "running", r.attempts >= MAX_STARTS)
+        )
+        stuck = list(rows)
+    given_up = 0
+    for row in stuck:
+        async with transaction(engine) as conn:
+            if not await try_advisory(conn, "settlement", row.region):
+                continue
+            result = await conn.execute(
+                sa.update(settlement_runs)
+                .where(r.id == row.id, r.status == "running")
+                .values(
+                    status="failed",
+                    finished_at=now,
+                    error=f"abandoned: its worker died {MAX_STARTS} times while carrying it out",
+                )
+            )
+            given_up += result.rowcount or 0
+    return given_up
 
 
 async def regions_to_settle(engine: AsyncEngine) -> list[str]:

@@ -45,6 +45,7 @@ class RunOut(msgspec.Struct, kw_only=True):
     status: RunStatus
     """`queued` → `running` → `completed`, or `failed` (with `error`; retried)."""
     error: str | None
+    """Why it failed (`null` unless you see the whole region)."""
     attempts: int
     created_at: datetime
     started_at: datetime | None
@@ -95,6 +96,9 @@ class InvoiceLineOut(msgspec.Struct, kw_only=True, rename={"from_": "from"}):
     """Negative for an adjustment that takes days off."""
     weekly_rate_pence: int
     amount_pence: int
+    """`round_half_up(weekly_rate × days / 7)`; for an adjustment, the month's amount now
+    minus what was posted for it (it may differ by a penny from its own days' charge: the
+    month's total is exact)."""
 
 
 class InvoiceOut(msgspec.Struct, kw_only=True):

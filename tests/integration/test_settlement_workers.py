@@ -384,3 +384,62 @@ async def test_coop_settle_settles_a_month_from_the_command_line(new_database, e
     assert await ledger(engine) == settled
     refused = await settle("2099-01")
     assert refused.returncode == 1 and "period_open" in refused.stderr
+
+
+async def test_a_run_cancelled_by_its_jobs_timeout_is_failed_not_left_running(
+    new_database, engines
+) -> None:
+    url = await new_database()
+    engine, run_id = await _seeded(url, engines, 200)
+    async with engine.connect() as blocker:
+        await blocker.execute(sa.text("LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE"))
+        task = asyncio.create_task(execute_run(engine, run_id, clock=Clock()))
+
+        async def waiting() -> bool:  # the run is stuck behind the lock
+            async with engine.connect() as conn:
+                return bool(
+                    await conn.scalar(
+                        sa.text(
+                            "SELECT count(*) FROM pg_locks WHERE NOT granted "
+                            "AND relation = 'invoices'::regclass"
+                        )
+                    )
+                )
+
+        await _until(waiting, 30, "the run to wait for the invoices table")
+        task.cancel()  # what arq does when the job's timeout runs out
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await blocker.rollback()
+    row = await _run(engine, run_id)
+    assert (row.status, row.attempts) == ("failed", 1)
+    assert row.error == "CancelledError"
+    assert (await ledger(engine))["lines"] == []
+
+
+async def test_a_run_whose_worker_keeps_dying_is_given_up_until_asked_again(
+    new_database, engines
+) -> None:
+    from coop.settlement.jobs import sweep_runs_once
+    from coop.settlement.runs import MAX_STARTS, unfinished_runs
+
+    url = await new_database()
+    engine, run_id = await _seeded(url, engines, 200)
+    async with engine.begin() as conn:  # as if MAX_STARTS workers had died carrying it out
+        await conn.execute(
+            sa.update(settlement_runs)
+            .where(settlement_runs.c.id == run_id)
+            .values(status="running", attempts=MAX_STARTS)
+        )
+    assert await sweep_runs_once(engine, Clock()) == 0
+    row = await _run(engine, run_id)
+    assert row.status == "failed" and row.error.startswith("abandoned")
+    assert await unfinished_runs(engine) == []
+    assert (await ledger(engine))["lines"] == []
+    # an admin asks again: queued, and carried out
+    run, created = await request_run(
+        engine, None, REGION, period_of(PERIOD), clock=Clock(), scheduler=Scheduler(None)
+    )
+    assert (created, run.status, run.attempts) == (False, "queued", 0)
+    assert await sweep_runs_once(engine, Clock()) == 1
+    assert (await _run(engine, run_id)).status == "completed"

@@ -390,6 +390,15 @@ async def test_a_worker_dying_mid_run_leaves_nothing_and_the_retry_posts_once(
     failed = r.json()
     assert (failed["status"], failed["attempts"]) == ("failed", 1), failed
     assert "worker lost" in failed["error"]
+    # a council's finance officer sees that it failed, not why (nor the region's totals)
+    r = await http.get(f"/settlement-runs/{run_id}", headers=m.buyer.h)
+    assert r.json() == {
+        **failed,
+        "error": None,
+        "invoice_count": None,
+        "line_count": None,
+        "total_pence": None,
+    }
     after = await snapshot(coop)
     assert {k: v for k, v in after.items() if k != "settlement_runs"} == {
         k: v for k, v in before.items() if k != "settlement_runs"
@@ -484,41 +493,44 @@ async def test_refused_requests_change_nothing(http, coop, clock):
     assert await count(coop, postings) == before["postings"]
 
 
-async def test_a_month_overtaken_by_a_later_run_is_closed_not_queued_again(http, coop, clock):
-    """Two months asked for, the later one carried out first (a job retried late): the
-    earlier run fails without posting anything — its days are on the later run as
-    adjustments — and asking for it again is 409 ``period_closed``, not a run queued to fail
-    once more."""
+async def test_months_are_carried_out_in_order_and_opened_forward(http, coop, clock):
+    """February and March asked for, March's job first (a job retried late): March waits
+    (busy, nothing posted) until February is carried out. Once a later month is queued or
+    settled, asking for an earlier one is 409 ``period_closed``: it could never complete."""
     m = await Market.open(http, coop, date(2026, 1, 20))
     b = await m.place(0, date(2026, 5, 1))
     rate = b["weekly_rate_pence"]
     m.move_to(date(2026, 4, 2))
     h, slug = m.region.admin.h, m.region.slug
-    feb = (
-        await http.post("/settlement-runs", json={"region": slug, "period": "2026-02"}, headers=h)
-    ).json()
-    mar = (
-        await http.post("/settlement-runs", json={"region": slug, "period": "2026-03"}, headers=h)
-    ).json()
+
+    async def ask(period: str) -> Any:
+        return await http.post(
+            "/settlement-runs", json={"region": slug, "period": period}, headers=h
+        )
+
+    feb = (await ask("2026-02")).json()
+    mar = (await ask("2026-03")).json()
     assert (feb["status"], mar["status"]) == ("queued", "queued")
+    before = await snapshot(coop)
+    assert (await execute_run(coop.engine, mar["id"], clock=coop.clock)).status == "busy"
+    assert await snapshot(coop) == before
+    assert (await http.get(f"/settlement-runs/{mar['id']}", headers=h)).json() == mar
+    r = await ask("2026-01")  # before a queued month
+    assert_problem(r, 409, "period_closed")
+    assert r.json()["latest_period"] == "2026-03"
+    assert await snapshot(coop) == before
+    assert (await execute_run(coop.engine, feb["id"], clock=coop.clock)).status == "completed"
     assert (await execute_run(coop.engine, mar["id"], clock=coop.clock)).status == "completed"
+    feb = (await http.get(f"/settlement-runs/{feb['id']}", headers=h)).json()
     mar = (await http.get(f"/settlement-runs/{mar['id']}", headers=h)).json()
-    inv = await only_invoice(m, mar)
-    assert lines_of(inv) == [
+    assert lines_of(await only_invoice(m, feb)) == [
         ("adjustment", "occupancy", "2026-01-20", "2026-02-01", 12, charge(rate, 12)),
-        ("adjustment", "occupancy", "2026-02-01", "2026-03-01", 28, charge(rate, 28)),
+        ("occupancy", "occupancy", "2026-02-01", "2026-03-01", 28, charge(rate, 28)),
+    ]
+    assert lines_of(await only_invoice(m, mar)) == [
         ("occupancy", "occupancy", "2026-03-01", "2026-04-01", 31, charge(rate, 31)),
     ]
-    before = await snapshot(coop)
-    with pytest.raises(Exception, match="already settled"):
-        await execute_run(coop.engine, feb["id"], clock=coop.clock)
-    failed = (await http.get(f"/settlement-runs/{feb['id']}", headers=h)).json()
-    assert failed["status"] == "failed" and failed["error"].startswith("period_closed")
-    assert await snapshot(coop) == before
-    r = await http.post("/settlement-runs", json={"region": slug, "period": "2026-02"}, headers=h)
-    assert_problem(r, 409, "period_closed")
-    again = (await http.get(f"/settlement-runs/{feb['id']}", headers=h)).json()
-    assert again == failed  # not queued again
+    assert_problem(await ask("2026-01"), 409, "period_closed")
     await assert_ledger_balanced(coop)
 
 
@@ -627,9 +639,10 @@ async def test_notice_already_served_by_the_end_day_owes_nothing_more(http, coop
 
 
 async def test_a_correction_that_takes_money_back_is_a_credit_the_seller_pays(http, coop, clock):
-    """A confirmed booking charged for January as held; the child never came and the buyer
-    cancels in February: January becomes 7 days' cancellation. The February invoice is
-    negative, the seller's position is negative and the seller pays the buyer back."""
+    """A confirmed booking charged for January as held; the child only arrives on 20 February
+    (SPEC §4: occupancy runs from the actual start), so January's 22 days are taken back and
+    only February's last 9 are due. The February invoice is negative, the seller's position
+    is negative and the seller pays the buyer back."""
     m = await Market.open(http, coop, date(2026, 1, 5))
     await m.no_home_window()
     b = await m.book(0, date(2026, 1, 10), date(2026, 3, 31))
@@ -639,18 +652,21 @@ async def test_a_correction_that_takes_money_back_is_a_credit_the_seller_pays(ht
     assert lines_of(inv1) == [
         ("occupancy", "occupancy", "2026-01-10", "2026-02-01", 22, charge(rate, 22))
     ]
-    m.move_to(date(2026, 2, 2))
-    await m.cancel(b)
+    m.move_to(date(2026, 2, 20))
+    r = await http.post(
+        f"/bookings/{b['id']}/start", json={"date": "2026-02-20"}, headers=m.seller.h
+    )
+    assert r.status_code == 200, r.text
     m.move_to(date(2026, 3, 1))
     run2 = await settled(m, "2026-02")
     inv2 = await only_invoice(m, run2)
     assert lines_of(inv2) == sorted(
         [
-            ("adjustment", "cancellation", "2026-01-10", "2026-01-17", 7, charge(rate, 7)),
             ("adjustment", "occupancy", "2026-01-10", "2026-02-01", -22, -charge(rate, 22)),
+            ("occupancy", "occupancy", "2026-02-20", "2026-03-01", 9, charge(rate, 9)),
         ]
     )
-    credit = charge(rate, 22) - charge(rate, 7)
+    credit = charge(rate, 22) - charge(rate, 9)
     assert inv2["total_pence"] == -credit
     admin = m.region.admin.h
     r = await http.get(f"/settlement-runs/{run2['id']}/positions", headers=admin)
@@ -672,4 +688,34 @@ async def test_a_correction_that_takes_money_back_is_a_credit_the_seller_pays(ht
         ("invoice_received", -inv1["total_pence"]),
         ("invoice_received", credit),
     ]
-    assert st["closing_pence"] == -charge(rate, 7)
+    assert st["closing_pence"] == -charge(rate, 9)
+
+
+async def test_a_cancellation_after_the_start_never_refunds_the_days_held(http, coop, clock):
+    """Confirmed from 20 January, January invoiced as held; the child never comes and the buyer
+    cancels on 25 February. The held days stay charged (January untouched, February up to the
+    cancellation) and the cancellation notice runs from that day, into March."""
+    m = await Market.open(http, coop, date(2026, 1, 15))
+    await m.no_home_window()
+    b = await m.book(0, date(2026, 1, 20), date(2026, 6, 1))
+    rate = b["weekly_rate_pence"]
+    m.move_to(date(2026, 2, 1))
+    inv1 = await only_invoice(m, await settled(m, "2026-01"))
+    assert lines_of(inv1) == [
+        ("occupancy", "occupancy", "2026-01-20", "2026-02-01", 12, charge(rate, 12))
+    ]
+    m.move_to(date(2026, 2, 25))
+    await m.cancel(b)
+    m.move_to(date(2026, 3, 1))
+    inv2 = await only_invoice(m, await settled(m, "2026-02"))
+    assert lines_of(inv2) == sorted(
+        [
+            ("occupancy", "occupancy", "2026-02-01", "2026-02-25", 24, charge(rate, 24)),
+            ("cancellation", "cancellation", "2026-02-25", "2026-03-01", 4, charge(rate, 4)),
+        ]
+    )
+    m.move_to(date(2026, 4, 1))
+    inv3 = await only_invoice(m, await settled(m, "2026-03"))
+    assert lines_of(inv3) == [
+        ("cancellation", "cancellation", "2026-03-01", "2026-03-04", 3, charge(rate, 3))
+    ]

@@ -31,7 +31,7 @@ from coop.policy.document import PolicyDocument
 from coop.policy.money import charge
 from coop.policy.netting import net_positions, settle
 from coop.settlement.jobs import BUSY_RETRY
-from coop.settlement.runs import JOB, MAX_ATTEMPTS, region_prefix
+from coop.settlement.runs import JOB, MAX_ATTEMPTS, MAX_STARTS, region_prefix
 from coop.worker import CRON_JOBS, FUNCTIONS
 from tests.settlement.support import Market, assert_ledger_balanced, facts, snapshot
 
@@ -434,6 +434,7 @@ def jobs_table() -> dict[str, list[list[str]]]:
             ["settle_run_job: time limit (s)", f"{job.timeout_s:g}"],
             ["wait before trying a run another worker holds (s)", f"{BUSY_RETRY.seconds}"],
             ["attempts before a failed run waits to be asked again", str(MAX_ATTEMPTS)],
+            ["starts of a run whose worker died before it is marked failed", str(MAX_STARTS)],
             ["sweep_runs: at start-up, then every minute at second", str(sweep.second)],
             ["monthly_settlement: day of the month", str(monthly.day)],
             ["monthly_settlement: time (UTC)", f"{monthly.hour:02d}:{monthly.minute:02d}"],

@@ -250,11 +250,32 @@ def test_cancelled_exactly_seven_days_before_start_is_free():
     assert lines_through(cancelled(date(2026, 1, 1)), TERMS, FAR) == []
 
 
-@pytest.mark.parametrize("on", [date(2026, 6, 15), date(2026, 6, 16), date(2026, 7, 30), None])
-def test_cancelled_on_or_after_start_without_arrival_is_charged(on):
+@pytest.mark.parametrize("on", [date(2026, 6, 15), None])
+def test_cancelled_on_the_start_day_without_arrival_is_charged_the_notice(on):
     assert charged_days(cancelled(on), TERMS) == [
         ("cancellation", date(2026, 6, 15), date(2026, 6, 22))
     ]
+
+
+@pytest.mark.parametrize(
+    ("on", "notice_end"),
+    [(date(2026, 6, 16), date(2026, 6, 23)), (date(2026, 7, 30), date(2026, 8, 6))],
+)
+def test_cancelled_after_the_start_owes_the_held_days_then_the_notice(on, notice_end):
+    """The bed was held from the planned start until the cancellation (as it was while the
+    booking was confirmed, and invoiced so): cancelling never refunds those days."""
+    assert charged_days(cancelled(on), TERMS) == [
+        ("occupancy", date(2026, 6, 15), on),
+        ("cancellation", on, notice_end),
+    ]
+
+
+def test_a_late_cancellation_never_takes_back_days_already_charged():
+    confirmed = booking(status="confirmed", start_date=date(2026, 6, 15), end_date=date(2026, 9, 1))
+    held = lines_through(confirmed, TERMS, date(2026, 7, 1))
+    later = lines_through(cancelled(date(2026, 7, 30)), TERMS, date(2026, 8, 1))
+    june = [x for x in later if x.month == date(2026, 6, 1)]
+    assert june == held
 
 
 def test_cancellation_never_runs_past_the_planned_end():
@@ -272,7 +293,10 @@ def test_cancellation_splits_at_a_month_boundary():
 
 def test_no_cancellation_notice_means_no_cancellation_charge():
     assert charged_days(cancelled(None), Terms(cancellation_notice_days=0)) == []
-    assert charged_days(cancelled(date(2026, 6, 20)), Terms(cancellation_notice_days=0)) == []
+    # cancelled after the start: the held days only
+    assert charged_days(cancelled(date(2026, 6, 20)), Terms(cancellation_notice_days=0)) == [
+        ("occupancy", date(2026, 6, 15), date(2026, 6, 20))
+    ]
 
 
 def test_cancellation_notice_is_the_policy_s():
