@@ -9,6 +9,7 @@ the ledger of an undisturbed one.
 from __future__ import annotations
 
 import asyncio
+import collections
 import os
 import random
 import signal
@@ -227,7 +228,8 @@ def _start_worker(db_url: str, redis_url: str, log: Any) -> subprocess.Popen:
 
 
 async def _until(predicate: Callable[[], Any], seconds: float, what: str) -> Any:
-    """Wait on a condition of the database (polled), not on the clock."""
+    """Wait on a condition of the database (polled every 10 ms), not on the clock; return
+    what it answered."""
     deadline = time.monotonic() + seconds
     while True:
         value = await predicate()
@@ -252,39 +254,65 @@ async def _end_sessions_of_the_dead(engine: AsyncEngine) -> None:
         await conn.commit()
 
 
+#: points of a run, in order, as PostgreSQL shows the worker's transaction: the statement it
+#: runs (or ran last, while the worker computes); the last is the run held at its end
+POINTS = (
+    ("reading what was posted", lambda q: "sum(invoice_lines.days)" in q),
+    ("reading and pricing the bookings", lambda q: "FROM bookings" in q),
+    ("opening accounts", lambda q: "ledger_accounts" in q),
+    ("writing invoices", lambda q: q.startswith('COPY "invoices"')),
+    ("writing journal entries", lambda q: q.startswith('COPY "journal_entries"')),
+    ("writing postings", lambda q: q.startswith('COPY "postings"')),
+    ("writing invoice lines", lambda q: q.startswith('COPY "invoice_lines"')),
+    ("writing positions", lambda q: "settlement_positions" in q),
+)
+
+
+async def _point(engine: AsyncEngine) -> int | None:
+    """How far the run under way has got (an index of POINTS), if one is under way."""
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            sa.text(
+                "SELECT a.query FROM pg_stat_activity a JOIN pg_locks l "
+                "ON l.pid = a.pid AND l.locktype = 'advisory' AND l.granted "
+                "WHERE a.datname = current_database() AND a.application_name = 'coop'"
+            )
+        )
+        reached = [i for (query,) in rows for i, (_, seen) in enumerate(POINTS) if seen(query)]
+    return max(reached, default=None)
+
+
 async def test_a_worker_killed_mid_run_leaves_the_ledger_of_an_undisturbed_run(
     new_database, engines, worker_redis, tmp_path
 ) -> None:
-    reference, took = await _undisturbed(await new_database(), engines, LARGE)
+    reference, _ = await _undisturbed(await new_database(), engines, LARGE)
     url = await new_database()
     engine, run_id = await _seeded(url, engines, LARGE)
     rnd = random.Random(int(os.environ.get("COOP_CRASH_SEED", "20261201")))
-    kills = 0
+    hit: list[str] = []
     with (tmp_path / "worker.log").open("w") as log:
         async with engine.connect() as holder:
             # Hold back the run's last writes (its positions) while the workers are killed:
-            # however fast the machine, every kill lands inside the run — while it reads,
-            # computes, copies its lines, entries and postings, or waits at the end.
+            # the run cannot complete, so every kill lands inside it.
             await holder.execute(sa.text("LOCK TABLE settlement_positions IN SHARE MODE"))
             for _ in range(KILLS):
-                attempts = (await _run(engine, run_id)).attempts
+                target = rnd.randrange(len(POINTS))
                 worker = _start_worker(url, worker_redis, log)
                 try:
                     # the worker's start-up sweep finds the run (queued, or left running by
-                    # the worker killed before) and starts it again
-                    async def started(attempts: int = attempts) -> bool:
-                        row = await _run(engine, run_id)
-                        return row.status == "running" and row.attempts > attempts
+                    # the worker killed before) and starts it again; kill it once the run
+                    # has reached the point chosen at random (or a later one, if the
+                    # chosen one went by between two looks)
+                    async def reached(target: int = target) -> tuple[int] | None:
+                        point = await _point(engine)
+                        return (point,) if point is not None and point >= target else None
 
-                    await _until(started, 60, "the worker to start the run")
-                    # a random point of the run (an undisturbed one takes `took`): the test
-                    # is about where the kill lands, not about time
-                    await asyncio.sleep(rnd.uniform(0, took))
+                    (point,) = await _until(reached, 60, f"the run to reach {POINTS[target][0]}")
+                    hit.append(POINTS[point][0])
                 finally:
                     worker.send_signal(signal.SIGKILL)
                     worker.wait(timeout=30)
                 await _end_sessions_of_the_dead(engine)
-                kills += 1
                 # its transaction died with it: nothing of the run was posted
                 row = await _run(engine, run_id)
                 assert row.status == "running", row
@@ -303,7 +331,9 @@ async def test_a_worker_killed_mid_run_leaves_the_ledger_of_an_undisturbed_run(
         finally:
             worker.send_signal(signal.SIGTERM)
             worker.wait(timeout=30)
-    assert kills == KILLS
+    assert len(hit) == KILLS
+    assert len(set(hit)) >= 4, hit  # killed at many points of the run, not one
+    print("killed while", dict(collections.Counter(hit)))
     assert await ledger(engine) == reference
     assert (await _run(engine, run_id)).attempts == KILLS + 1
     again = await execute_run(engine, run_id, clock=Clock())
