@@ -466,6 +466,7 @@ class Bench:
     async def no_op(self, regions: list[str], period: str) -> dict[str, Any]:
         """Ask for ``period`` again (the completed runs come back, nothing queued) and give
         the worker the runs' jobs again, as a duplicate wake-up would: it posts nothing."""
+        from coop.policy.charges import parse_period
         from coop.settlement.runs import wakeup
 
         started = time.perf_counter()
@@ -473,7 +474,7 @@ class Bench:
         asked = time.perf_counter() - started
         assert all(r.status == "completed" for r in runs), [r.status for r in runs]
         queued = await self.pool.zcard(self.queue)
-        wakeups = [wakeup(r.id, r.region, date.fromisoformat(r.period + "-01")) for r in runs]
+        wakeups = [wakeup(r.id, r.region, parse_period(r.period)) for r in runs]
         for w in wakeups:  # what Scheduler.schedule sends, checked: each job is queued
             job = await self.pool.enqueue_job(w.function, w.arg, _job_id=w.job_id)
             assert job is not None, f"{w.job_id} was not queued"
