@@ -37,6 +37,7 @@ from coop.market.api import BedController, HomeController, VoidController
 from coop.members.api import AuthorityController, PolicyController
 from coop.openapi import finish
 from coop.openapi_links import LINKS
+from coop.reports.api import ExportController, ReportController
 from coop.settings import Settings
 from coop.settlement.api import (
     InvoiceController,
@@ -212,6 +213,8 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             BookingController,
             SettlementRunController,
             InvoiceController,
+            ReportController,
+            ExportController,
             PaymentController,
             StatementController,
             create_static_files_router(

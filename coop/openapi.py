@@ -195,6 +195,7 @@ def api(
     media_type: str | None = None,
     enums: dict[str, Any] | None = None,
     csv: bool = False,
+    csv_only: bool = False,
 ) -> dict[str, Any]:
     """A handler's ``opt``: what its OpenAPI operation must say beyond its signature.
 
@@ -203,7 +204,8 @@ def api(
     422 with parameters). ``any_scope``: any one of these scopes will do (the service
     decides). ``media_type``: the body's media type (default JSON; checked by the edge).
     ``enums``: list parameters taken as free text (``needs=a,b``) whose items are codes of
-    this ``Literal``. ``csv``: its 200 answer is also ``text/csv`` (``Accept: text/csv``).
+    this ``Literal``. ``csv``: its 200 answer is also ``text/csv`` (``Accept: text/csv``);
+    ``csv_only``: it is only ``text/csv``.
     """
     opt: dict[str, Any] = {
         "problems": problems,
@@ -212,7 +214,8 @@ def api(
         "etag": etag,
         "any_scope": any_scope,
         "enums": enums or {},
-        "csv": csv,
+        "csv": csv or csv_only,
+        "csv_only": csv_only,
     }
     if media_type:
         opt["media_type"] = media_type
@@ -464,6 +467,8 @@ def _finish_operation(op: dict[str, Any], handler: Any, route: Any, method: str)
         for status in (409, 412, 428):
             responses.setdefault(str(status), _problem(status))
     if opt.get("csv") and "200" in responses:
+        if opt.get("csv_only"):
+            responses["200"]["content"] = {}
         responses["200"].setdefault("content", {})["text/csv"] = {
             "schema": {
                 "type": "string",

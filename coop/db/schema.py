@@ -153,11 +153,14 @@ homes = Table(
     Column("risks_managed", ARRAY(Text), nullable=False, server_default="{}"),
     Column("accepts_dols", Boolean, nullable=False, server_default=text("false")),
     Column("weekly_cost_pence", BigInteger, nullable=False),
+    # a UK postcode, upper case with one space (``CB2 1TN``); SSDA903's PL_POST
+    Column("postcode", Text, nullable=True),
     Column("status", Text, nullable=False, server_default="open"),
     Column("version", Integer, nullable=False, server_default=text("1")),
     _created(),
     _updated(),
     CheckConstraint(_one_of("ofsted_rating", RATINGS), name="ofsted_rating"),
+    CheckConstraint("length(postcode) BETWEEN 5 AND 8", name="postcode"),
     CheckConstraint(_one_of("operator", OPERATORS), name="operator"),
     CheckConstraint(_one_of("purpose", PURPOSES), name="purpose"),
     CheckConstraint(_one_of("gender", HOME_GENDERS), name="gender"),
@@ -185,6 +188,30 @@ beds = Table(
         "(status = 'in_use' AND out_of_use_reason IS NULL) OR "
         f"(status = 'out_of_use' AND {_one_of('out_of_use_reason', OUT_OF_USE_REASONS)})",
         name="out_of_use_reason",
+    ),
+)
+
+#: A bed's history, kept by triggers (migration 0004) from the bed's and its home's own
+#: timestamps: one row per span of days ``[from, to)`` in which the bed was registered (its
+#: home open) with one status. A bed is registered from the day it was created; a change of
+#: its status starts a new span on the day of the change (``updated_at``); closing its home
+#: ends its span, reopening starts one. No two spans of a bed overlap. The capacity reports
+#: read a bed's state on any day from here.
+bed_states = Table(
+    "bed_states",
+    metadata,
+    Column("bed_id", Text, ForeignKey("beds.id"), nullable=False),
+    Column("home_id", Text, ForeignKey("homes.id"), nullable=False, index=True),
+    Column("during", DATERANGE, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("out_of_use_reason", Text, nullable=True),
+    CheckConstraint(_one_of("status", BED_STATUSES), name="status"),
+    CheckConstraint("NOT isempty(during)", name="during"),
+    ExcludeConstraint(
+        ("bed_id", "="),
+        ("during", "&&"),
+        using="gist",
+        name="ex_bed_states_overlap",
     ),
 )
 
@@ -278,6 +305,10 @@ bookings = Table(
         "offer_expires_at",
         postgresql_where=text("status = 'offered'"),
     ),
+    # the reports: a region's requests by when they were made (demand), and the days its
+    # bookings hold beds (capacity over time, income)
+    Index("ix_bookings_region_created_at", "region", "created_at"),
+    Index("ix_bookings_region_hold_during", "region", "hold_during", postgresql_using="gist"),
 )
 
 booking_events = Table(

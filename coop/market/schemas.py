@@ -24,6 +24,14 @@ Label = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
 Urn = Annotated[
     str, msgspec.Meta(pattern=r"^[A-Za-z0-9]{5,12}$", description="Ofsted URN, e.g. `SC123456`")
 ]
+Postcode = Annotated[
+    str,
+    msgspec.Meta(
+        pattern=r"^([Gg][Ii][Rr] ?0[Aa]{2}|[A-Za-z]{1,2}[0-9][A-Za-z0-9]? ?[0-9][A-Za-z]{2})$",
+        description="A UK postcode, e.g. `CB2 1TN` (stored upper case with one space)",
+        examples=["CB2 1TN"],
+    ),
+]
 Latitude = Annotated[float, msgspec.Meta(ge=-90, le=90)]
 Longitude = Annotated[float, msgspec.Meta(ge=-180, le=180)]
 Age = Annotated[int, msgspec.Meta(ge=0, le=25)]
@@ -56,6 +64,8 @@ class HomeIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     risks_managed: list[Risk] = []
     accepts_dols: bool = False
     weekly_cost_pence: Pence
+    postcode: Postcode | None = None
+    """The home's postcode (SSDA903 exports carry it as `PL_POST`)."""
     status: HomeStatus = "open"
     beds: list[BedIn] = []
     """Beds to create with the home (more can be added with POST /homes/{id}/beds)."""
@@ -79,6 +89,7 @@ class HomePatch(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     risks_managed: list[Risk] | None = None
     accepts_dols: bool | None = None
     weekly_cost_pence: Pence | None = None
+    postcode: Postcode | None = None
     status: HomeStatus | None = None
     version: int | None = None
 
@@ -125,6 +136,7 @@ class HomeOut(msgspec.Struct, kw_only=True):
     risks_managed: list[Risk]
     accepts_dols: bool
     weekly_cost_pence: int
+    postcode: str | None
     status: HomeStatus
     home_type: HomeType | None
     """From the number of beds: `solo` (1), `dual` (2), `multi` (3+); null with no beds."""

@@ -131,6 +131,12 @@ def _check_ages(age_min: int, age_max: int) -> None:
         raise invalid("age_max", "age_max must not be below age_min.")
 
 
+def normal_postcode(text: str) -> str:
+    """``"cb21tn"`` → ``"CB2 1TN"``: upper case, one space before the inward code."""
+    compact = text.replace(" ", "").upper()
+    return f"{compact[:-3]} {compact[-3:]}"
+
+
 def _unique_labels(labels: list[str]) -> None:
     if len(set(labels)) != len(labels):
         raise invalid("beds", "Bed labels must differ within a home.", code="duplicate_label")
@@ -150,6 +156,8 @@ async def create_home(
     bed_in: list[BedIn] = values.pop("beds")
     values["needs_supported"] = sorted(set(data.needs_supported))
     values["risks_managed"] = sorted(set(data.risks_managed))
+    if data.postcode is not None:
+        values["postcode"] = normal_postcode(data.postcode)
     now = clock.now()
     async with transaction(engine) as conn:
         await claim(conn, idem)
@@ -202,6 +210,8 @@ async def update_home(
     for key in ("needs_supported", "risks_managed"):
         if key in changes:
             changes[key] = sorted(set(changes[key]))
+    if "postcode" in changes:
+        changes["postcode"] = normal_postcode(changes["postcode"])
     async with transaction(engine) as conn:
         row = await _owned_home(conn, home_id, principal, lock=True)
         check_version(

@@ -73,6 +73,11 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "createPayment": ("post", "/payments"),
     "listPayments": ("get", "/payments"),
     "getStatement": ("get", "/authorities/{slug}/statement"),
+    "getCapacityReport": ("get", "/reports/capacity"),
+    "getCapacitySeries": ("get", "/reports/capacity/series"),
+    "getIncomeReport": ("get", "/reports/income"),
+    "getDemandReport": ("get", "/reports/demand"),
+    "getSsda903Episodes": ("get", "/exports/ssda903"),
 }
 
 #: Operations only a region's ``coop:admin`` client may call: fuzzed with the admin's token.

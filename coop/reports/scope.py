@@ -1,0 +1,58 @@
+"""Who sees what in the reports, decided in one place (SPEC §5, "reports:read").
+
+A region-level ``reports:read`` client sees every authority of its region; an authority's
+client sees its own rows and the region's totals; nobody sees another region. No report
+carries a child profile.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from coop.auth.principal import Principal
+from coop.errors import Problem, invalid
+
+#: the longest range a report covers (a series of days would otherwise be unbounded)
+MAX_RANGE_DAYS = 366 * 10
+
+
+@dataclass(frozen=True)
+class ReportView:
+    """The region a caller reads, and ``authority`` when its rows are only its own."""
+
+    region: str
+    authority: str | None
+
+    def sees(self, authority: str) -> bool:
+        """Whether the caller may see ``authority``'s own rows."""
+        return self.authority is None or self.authority == authority
+
+
+def report_view(principal: Principal, region: str | None) -> ReportView:
+    """The caller's view of ``region`` (its own by default; another region is a 403)."""
+    if region is not None and region != principal.region:
+        raise Problem(403, "other_region", "You can read your own region's reports only.")
+    return ReportView(principal.region, principal.authority)
+
+
+def own_authority(view: ReportView, authority: str | None) -> str | None:
+    """The one authority a report is narrowed to: ``None`` for the whole region. An
+    authority's client may narrow to itself only."""
+    if authority is not None and view.authority is not None and authority != view.authority:
+        raise Problem(
+            403, "other_authority", "You can read your own authority's rows and the region's."
+        )
+    return authority
+
+
+def check_range(start: date, end: date) -> None:
+    """``[from, to)`` must hold at least a day and at most ten years."""
+    if end <= start:
+        raise invalid("to", "`to` must be after `from` (the range is [from, to)).")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise invalid(
+            "to",
+            f"A report covers at most {MAX_RANGE_DAYS} days (ten years): ask for less.",
+            code="range_too_long",
+        )
