@@ -22,6 +22,7 @@ every piece, so a series is the sum of its daily reports by construction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from itertools import pairwise
 from datetime import date, timedelta
 from typing import Literal
 
@@ -160,7 +161,7 @@ def segments(
     for v in history.voids:
         cuts.update((v.start, v.end or FOREVER))
     days = sorted(d for d in cuts if start <= d <= end)
-    for a, b in zip(days, days[1:], strict=False):
+    for a, b in pairwise(days):
         decided = classify(history.on(a))
         if decided is not None:
             yield a, b, decided[0], decided[1]
