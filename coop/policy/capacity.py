@@ -22,8 +22,8 @@ every piece, so a series is the sum of its daily reports by construction.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from itertools import pairwise
 from datetime import date, timedelta
+from itertools import pairwise
 from typing import Literal
 
 import msgspec
