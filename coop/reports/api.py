@@ -152,7 +152,7 @@ class ExportController(Controller):
 
     @get(
         "/ssda903",
-        operation_id="getSsda903Episodes",
+        operation_id="getSsdaEpisodes",
         opt=api(csv_only=True),
         media_type="text/csv",
         summary="Your placements through the cooperative, as SSDA903 episodes",

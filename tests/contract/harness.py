@@ -77,7 +77,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "getCapacitySeries": ("get", "/reports/capacity/series"),
     "getIncomeReport": ("get", "/reports/income"),
     "getDemandReport": ("get", "/reports/demand"),
-    "getSsda903Episodes": ("get", "/exports/ssda903"),
+    "getSsdaEpisodes": ("get", "/exports/ssda903"),
 }
 
 #: Operations only a region's ``coop:admin`` client may call: fuzzed with the admin's token.
