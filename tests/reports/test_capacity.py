@@ -181,3 +181,52 @@ async def test_csv_parses_back_to_the_json(http, coop, clock) -> None:
     ]
     for row, step in zip(rows, body["rows"], strict=True):
         _same(row, step)
+
+
+async def test_a_bed_is_registered_while_its_home_is_open(http, coop, clock) -> None:
+    """The beds' history follows the API's changes day by day: a bed added on the 3rd, the
+    home closed on the 5th and reopened on the 7th, a bed out of use from the 6th (while the
+    home was closed) — it comes back out of use."""
+    m = await Market.open(http, coop, date(2026, 3, 2), beds=1)
+    h = m.region.admin.h
+    m.move_to(date(2026, 3, 3))
+    r = await http.post(f"/homes/{m.home['id']}/beds", json={"label": "B9"}, headers=m.seller.h)
+    assert r.status_code == 201, r.text
+    new_bed = r.json()
+
+    async def patch_home(status: str) -> None:
+        home = (await http.get(f"/homes/{m.home['id']}", headers=m.seller.h)).json()
+        r = await http.patch(
+            f"/homes/{m.home['id']}",
+            json={"status": status, "version": home["version"]},
+            headers=m.seller.h,
+        )
+        assert r.status_code == 200, r.text
+
+    m.move_to(date(2026, 3, 5))
+    await patch_home("closed")
+    m.move_to(date(2026, 3, 6))
+    r = await http.patch(
+        f"/beds/{new_bed['id']}",
+        json={"status": "out_of_use", "out_of_use_reason": "maintenance", "version": 1},
+        headers=m.seller.h,
+    )
+    assert r.status_code == 200, r.text
+    m.move_to(date(2026, 3, 7))
+    await patch_home("open")
+    seen = {}
+    for day in range(2, 9):
+        r = await http.get(
+            f"/reports/capacity?region={m.region.slug}&on=2026-03-{day:02d}", headers=h
+        )
+        t = r.json()["totals"]
+        seen[day] = (t["registered"], t["out_of_use"]["maintenance"])
+    assert seen == {
+        2: (1, 0),
+        3: (2, 0),
+        4: (2, 0),
+        5: (0, 0),  # closed
+        6: (0, 0),
+        7: (2, 1),  # reopened, the new bed still out of use
+        8: (2, 1),
+    }, seen
