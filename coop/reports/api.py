@@ -166,5 +166,4 @@ class ExportController(Controller):
     async def ssda903(
         self, coop: CoopDep, principal: Caller, from_: FromParam, to: ToParam
     ) -> Response[str]:
-        check_range(from_, to)
         return csv_response(*await ssda903.episodes(coop.engine, principal, from_, to))
