@@ -296,7 +296,24 @@ async def fail_run(engine: AsyncEngine, run_id: str, exc: BaseException, now: da
         log.warning("could not record the failure of run %s", run_id, exc_info=True)
 
 
-async def _terms(conn: AsyncConnection, region: str) -> dict[int, Terms]:
+def booking_facts(row: Any) -> Booking:
+    """What the charges of a booking depend on, from a row of ``bookings``."""
+    return Booking(
+        id=row.id,
+        requester=row.requester,
+        owner=row.owner,
+        status=row.status,
+        start_date=row.start_date,
+        end_date=row.end_date,
+        actual_start_date=row.actual_start_date,
+        actual_end_date=row.actual_end_date,
+        notice_date=row.notice_date,
+        cancelled_on=row.cancelled_on,
+        weekly_rate_pence=row.weekly_rate_pence,
+    )
+
+
+async def terms_by_version(conn: AsyncConnection, region: str) -> dict[int, Terms]:
     """The charging terms of every policy version of the region (0: the defaults)."""
     default = PolicyDocument().pricing
     terms = {0: Terms(default.cancellation_notice_days, default.early_end_notice_days)}
@@ -311,7 +328,9 @@ async def _terms(conn: AsyncConnection, region: str) -> dict[int, Terms]:
     return terms
 
 
-async def _posted(conn: AsyncConnection, region: str) -> dict[str, dict[tuple[str, date], Posted]]:
+async def posted_lines(
+    conn: AsyncConnection, region: str
+) -> dict[str, dict[tuple[str, date], Posted]]:
     """What the region's earlier runs posted, per booking and (kind, month)."""
     l = invoice_lines  # noqa: E741
     rows = await conn.execute(
@@ -348,8 +367,8 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
         raise conflict("period_closed", f"{region} is already settled up to {period_of(later)}.")
     until = next_month(period)
     issued_on = local_date(run.created_at)
-    terms = await _terms(conn, region)
-    posted = await _posted(conn, region)
+    terms = await terms_by_version(conn, region)
+    posted = await posted_lines(conn, region)
     b = bookings.c
     rows = await conn.execute(
         sa.select(
@@ -381,19 +400,7 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
     # (seller, buyer) -> [(line, child_ref)]
     by_pair: dict[tuple[str, str], list[tuple[Line, str]]] = defaultdict(list)
     for r in rows:
-        facts = Booking(
-            id=r.id,
-            requester=r.requester,
-            owner=r.owner,
-            status=r.status,
-            start_date=r.start_date,
-            end_date=r.end_date,
-            actual_start_date=r.actual_start_date,
-            actual_end_date=r.actual_end_date,
-            notice_date=r.notice_date,
-            cancelled_on=r.cancelled_on,
-            weekly_rate_pence=r.weekly_rate_pence,
-        )
+        facts = booking_facts(r)
         due = lines_through(facts, terms.get(r.policy_version, terms[0]), until)
         for line in to_post(r.id, due, posted.get(r.id, {}), period):
             by_pair[(r.owner, r.requester)].append((line, r.child_ref or ""))
