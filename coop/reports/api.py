@@ -114,9 +114,7 @@ class ReportController(Controller):
     ) -> Response[income.IncomeReport]:
         view = report_view(principal, region)
         check_range(from_, to)
-        report = await income.income_report(
-            coop.engine, view, from_, to, today=local_date(coop.clock.now())
-        )
+        report = await income.income_report(coop.engine, view, from_, to)
         return _answer(request, report, income.income_csv(report))
 
     @get(

@@ -21,10 +21,10 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from coop.db.schema import authorities, bed_states, bookings, homes, voids
+from coop.db.schema import bed_states, bookings, homes, voids
 from coop.policy import capacity as rule
 from coop.policy.vocabulary import OutOfUseReason
-from coop.reports.scope import ReportView, check_range, own_authority
+from coop.reports.scope import ReportView, check_range, own_authority, region_authorities
 
 REASONS: tuple[str, ...] = OutOfUseReason.__args__  # type: ignore[attr-defined]
 Step = Literal["week", "month"]
@@ -179,18 +179,6 @@ def bed_day(row: Any) -> rule.BedDay:
     )
 
 
-async def _authorities(conn: AsyncConnection, region: str) -> list[str]:
-    return list(
-        (
-            await conn.scalars(
-                sa.select(authorities.c.slug)
-                .where(authorities.c.region == region)
-                .order_by(authorities.c.slug)
-            )
-        ).all()
-    )
-
-
 # -- on a day ----------------------------------------------------------------------------------
 
 
@@ -212,7 +200,7 @@ async def capacity_on(engine: AsyncEngine, view: ReportView, day: date) -> Capac
     """The region's beds on ``day``: an authority's client sees its own rows and the totals."""
     async with engine.connect() as conn:
         rows = await beds_on(conn, [view.region], day)
-        slugs = await _authorities(conn, view.region)
+        slugs = await region_authorities(conn, view.region)
     total, per_home, home_of = tally_on(rows)
     by_owner: dict[str, list[str]] = defaultdict(list)
     for home_id, (owner, _name) in home_of.items():

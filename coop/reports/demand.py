@@ -58,11 +58,11 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from coop.clock import ENGLAND
-from coop.db.schema import authorities, bookings
+from coop.db.schema import bookings
 from coop.policy.allocation import DeclineReason
 from coop.policy.money import round_half_up_div
 from coop.policy.vocabulary import Need, RiskToOthers, RiskToSelf, Urgency
-from coop.reports.scope import ReportView
+from coop.reports.scope import ReportView, region_authorities
 
 # -- the codes every report lists, zeros included (and the CSV's fixed columns) --------------
 
@@ -424,11 +424,7 @@ async def demand_report(
     authority's client: its own row) and for the whole region."""
     async with engine.connect() as conn:
         rows = (await conn.execute(_requests_query(view.region, start, end))).all()
-        slugs = list(
-            await conn.scalars(
-                sa.select(authorities.c.slug).where(authorities.c.region == view.region)
-            )
-        )
+        slugs = await region_authorities(conn, view.region)
     needs_of, risks_of = _Codes(NEEDS), _Codes(RISKS)
     tallies: dict[str, Tally] = defaultdict(Tally)
     for requester, urgency, status, reason, waited, needs, risks in rows:

@@ -64,7 +64,6 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from coop.db.schema import (
-    authorities,
     bookings,
     invoice_lines,
     invoices,
@@ -84,7 +83,7 @@ from coop.policy.charges import (
 )
 from coop.policy.document import PolicyDocument
 from coop.policy.money import charge, round_half_up_div
-from coop.reports.scope import ReportView
+from coop.reports.scope import ReportView, region_authorities
 from coop.settlement.lines import to_post
 from coop.settlement.runs import booking_facts, posted_lines, terms_by_version
 
@@ -444,31 +443,21 @@ async def _add_current(
                 tally.add(post.charge_kind, post.days, post.amount_pence, bench)
 
 
-async def _authorities(conn: AsyncConnection, region: str) -> list[str]:
-    rows = await conn.scalars(
-        sa.select(authorities.c.slug)
-        .where(authorities.c.region == region)
-        .order_by(authorities.c.slug)
-    )
-    return list(rows)
-
-
 # -- the report --------------------------------------------------------------------------------
 
 
 async def income_report(
-    engine: AsyncEngine, view: ReportView, start: date, end: date, *, today: date
+    engine: AsyncEngine, view: ReportView, start: date, end: date
 ) -> IncomeReport:
     """Income, spend and cost avoided per authority of ``view.region`` over ``[start, end)``
-    (see the module's docstring for which lines count). ``today`` plays no part: a month is
-    counted by what the ledger and the bookings say now, not by whether it has ended."""
-    del today
+    (see the module's docstring for which lines count). A month is counted by what the
+    ledger and the bookings say now, not by whether it has ended."""
     region = view.region
     pairs: dict[Pair, Tally] = {}
     async with engine.connect() as conn:
         # one snapshot: a run that completes meanwhile is wholly in the figures or wholly out
         await conn.execution_options(isolation_level="REPEATABLE READ")
-        slugs = await _authorities(conn, region)
+        slugs = await region_authorities(conn, region)
         runs = await _completed_runs(conn, region)
         plan = plan_months(start, end, runs)
         benchmarks = await _benchmarks(conn, region)

@@ -10,7 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from coop.auth.principal import Principal
+from coop.db.schema import authorities
 from coop.errors import Problem, invalid
 
 #: the longest range a report covers (a series of days would otherwise be unbounded)
@@ -56,3 +60,13 @@ def check_range(start: date, end: date) -> None:
             f"A report covers at most {MAX_RANGE_DAYS} days (ten years): ask for less.",
             code="range_too_long",
         )
+
+
+async def region_authorities(conn: AsyncConnection, region: str) -> list[str]:
+    """The slugs of the region's authorities, in order: every report has a row for each."""
+    rows = await conn.scalars(
+        sa.select(authorities.c.slug)
+        .where(authorities.c.region == region)
+        .order_by(authorities.c.slug)
+    )
+    return list(rows)
