@@ -299,6 +299,20 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_bench(args: argparse.Namespace, settings: Settings) -> int:
+    if args.suite == "reports":
+        from coop.bench_reports import run_reports_bench
+
+        code, report = run_reports_bench(
+            settings,
+            scale=args.scale,
+            seed=args.seed,
+            years=args.years,
+            runs=args.runs,
+            today=args.today,
+            keep=args.keep,
+        )
+        print("\n".join(report))
+        return code
     if args.suite == "settlement":
         from coop.bench_settlement import run_settlement_bench
 
@@ -392,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(fn=cmd_keys)
 
     bench = sub.add_parser("bench", help="benchmarks (start their own server)")
-    bench.add_argument("suite", choices=["bookings", "settlement"])
+    bench.add_argument("suite", choices=["bookings", "settlement", "reports"])
     bench.add_argument("--clients", type=int, default=32, help="concurrent requests in all")
     bench.add_argument("--processes", type=int, default=2, help="load generator processes")
     bench.add_argument("--seconds", type=float, default=15.0)
@@ -404,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--placements", type=int, default=6_000, help="settlement: between two authorities"
     )
     bench.add_argument("--month", help="settlement: YYYY-MM (default: the month before last)")
+    bench.add_argument(
+        "--scale", type=float, default=1.0, help="reports: × 3,000 homes and 12,000 beds"
+    )
+    bench.add_argument("--seed", type=int, default=1, help="reports: the data's random seed")
+    bench.add_argument("--years", type=int, default=5, help="reports: years of history")
+    bench.add_argument("--runs", type=int, default=10, help="reports: timed runs of each")
+    bench.add_argument("--today", help="reports: YYYY-MM-DD, the last day (default: today)")
+    bench.add_argument(
+        "--keep", action="store_true", help="reports: keep the bench's database (to profile it)"
+    )
     bench.set_defaults(fn=cmd_bench)
     return p
 

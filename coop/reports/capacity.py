@@ -14,8 +14,9 @@ day shows what was offered then.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import msgspec
 import sqlalchemy as sa
@@ -134,16 +135,46 @@ def _region_filter(regions: list[str] | None) -> Any:
     return sa.true() if regions is None else homes.c.region.in_(regions)
 
 
+def _day_starts(day: date) -> datetime:
+    """The instant the English day ``day`` begins."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(ENGLAND))
+
+
+def _literal(name: str, value: Any, type_: Any) -> Any:
+    """A value written into the statement: PostgreSQL plans for that day every time (a
+    generic plan guesses that 0.5 % of the beds' spans cover a day — all of them do — and
+    loops over the bookings' GiST index once per bed)."""
+    return sa.bindparam(name, value, type_=type_, literal_execute=True)
+
+
+def void_open_between(first: date, last: date) -> Any:
+    """Voids whose open span (:func:`void_span`) meets the days ``[first, last]``, tested on
+    the columns themselves (an index can serve it; no time zone per row)."""
+    v = voids.c
+    after_last = _literal("void_after", _day_starts(last + timedelta(days=1)), _INSTANT)
+    after_first = _literal("void_after_first", _day_starts(first + timedelta(days=1)), _INSTANT)
+    return sa.and_(
+        v.available_from <= _literal("void_last", last, sa.Date),
+        v.published_at < after_last,
+        sa.or_(
+            v.available_until.is_(None), v.available_until > _literal("void_first", first, sa.Date)
+        ),
+        sa.or_(v.withdrawn_at.is_(None), v.withdrawn_at >= after_first),
+    )
+
+
+_INSTANT = sa.DateTime(timezone=True)
+
+
 async def beds_on(conn: AsyncConnection, regions: list[str] | None, day: date) -> list[sa.Row]:
     """Every bed registered on ``day`` in ``regions`` (None: all), with its home, what holds
     it and whether a void offers it."""
     s, h, k, v = bed_states.c, homes.c, bookings.c, voids.c
-    v_start, v_end = void_span()
-    offered = (
-        sa.select(sa.literal(1))
-        .where(v.bed_id == s.bed_id, v_start <= day, sa.or_(v_end.is_(None), v_end > day))
-        .exists()
-    )
+    on = sa.cast(_literal("day", day, sa.Date), sa.Date)
+    offered = sa.select(v.bed_id).where(void_open_between(day, day)).distinct().subquery("offered")
+    held = [k.bed_id == s.bed_id, k.hold_during.op("@>")(on)]
+    if regions is not None:  # a booking's region is its bed's: ix_bookings_region_hold_during
+        held.append(k.region.in_(regions))
     query = (
         sa.select(
             h.region,
@@ -153,46 +184,41 @@ async def beds_on(conn: AsyncConnection, regions: list[str] | None, day: date) -
             s.out_of_use_reason,
             k.status.label("booking_status"),
             k.requester,
-            offered.label("void_open"),
+            offered.c.bed_id.is_not(None).label("void_open"),
         )
         .select_from(
-            bed_states.join(homes, h.id == s.home_id).outerjoin(
-                bookings,
-                sa.and_(
-                    k.bed_id == s.bed_id,
-                    k.hold_during.op("@>")(sa.cast(sa.literal(day), sa.Date)),
-                ),
-            )
+            bed_states.join(homes, h.id == s.home_id)
+            .outerjoin(bookings, sa.and_(*held))
+            .outerjoin(offered, offered.c.bed_id == s.bed_id)
         )
-        .where(s.during.op("@>")(sa.cast(sa.literal(day), sa.Date)), _region_filter(regions))
+        .where(s.during.op("@>")(on), _region_filter(regions))
     )
     return list((await conn.execute(query)).all())
-
-
-def bed_day(row: Any) -> rule.BedDay:
-    return rule.BedDay(
-        out_of_use_reason=row.out_of_use_reason,
-        holding=rule.holding_of(row.booking_status, row.requester, row.owner)
-        if row.booking_status
-        else None,
-        void_open=bool(row.void_open),
-    )
 
 
 # -- on a day ----------------------------------------------------------------------------------
 
 
 def tally_on(rows: list[Any]) -> tuple[rule.Tally, dict[str, rule.Tally], dict[str, Any]]:
-    """The region's tally, per home, and each home's (owner, name)."""
+    """The region's tally, per home, and each home's (owner, name). Each bed is classified by
+    :func:`coop.policy.capacity.classify`; the few distinct combinations of facts are
+    classified once each (a national report has twelve thousand beds and a dozen
+    combinations)."""
     total = rule.Tally()
     per_home: dict[str, rule.Tally] = defaultdict(rule.Tally)
     home_of: dict[str, Any] = {}
-    for row in rows:
-        decided = rule.classify(bed_day(row))
-        assert decided is not None  # every row is a registered bed
-        total.add(*decided)
-        per_home[row.home_id].add(*decided)
-        home_of[row.home_id] = (row.owner, row.name)
+    decided: dict[tuple[Any, ...], tuple[rule.State, str | None]] = {}
+    for _region, owner, home_id, name, reason, status, requester, void_open in rows:
+        holding = rule.holding_of(status, requester, owner) if status else None
+        key = (reason, holding, bool(void_open))
+        state = decided.get(key)
+        if state is None:
+            day = rule.BedDay(out_of_use_reason=reason, holding=holding, void_open=key[2])
+            state = decided[key] = rule.classify(day)  # type: ignore[assignment]
+            assert state is not None  # every row is a registered bed
+        total.add(*state)
+        per_home[home_id].add(*state)
+        home_of[home_id] = (owner, name)
     return total, per_home, home_of
 
 
@@ -263,14 +289,9 @@ async def histories(
     for bed_id, lo, hi in await conn.execute(
         sa.select(v.bed_id, v_start, v_end)
         .join(homes, h.id == v.home_id)
-        .where(
-            mine,
-            v_start < end,
-            sa.or_(v_end.is_(None), v_end > start),
-            v_start < sa.func.coalesce(v_end, sa.literal(rule.FOREVER)),
-        )
+        .where(mine, void_open_between(start, end - timedelta(days=1)))
     ):
-        if bed_id in regs:
+        if bed_id in regs and (hi is None or lo < hi):
             spans[bed_id].append(rule.VoidSpan(lo, hi))
     return {
         bed_id: rule.BedHistory(
