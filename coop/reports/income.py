@@ -6,26 +6,28 @@ priced now from a booking's current facts exactly as settlement prices it
 kind and month; an owner's own placement is never charged). A line's seller is the bed's
 owner, its buyer the placing authority.
 
-**Which lines count.** Let ``L`` be the region's latest ``completed`` settlement run's month.
-For each calendar month ``M`` that overlaps the range:
+**Which lines count.** Money is counted in the month it is (or will be) invoiced. Let ``L``
+be the region's latest ``completed`` settlement run's month. For each calendar month ``M``
+that overlaps the range:
 
-1. ``M`` wholly inside the range and the region has a completed run for ``M``: exactly that
-   run's invoice lines, of every kind — its ``adjustment`` lines included, which may correct
-   earlier months. So a month already settled equals that settlement's invoices, to the
-   penny, always.
-2. ``M`` wholly inside the range, no completed run for ``M``, and ``M`` after ``L`` (or no
-   run at all): what ``M``'s settlement would post if it ran now, months settled in order —
-   the charges for ``M``'s own days from current facts and, only when ``M`` is the month
-   right after ``L``, the corrections pending for months up to ``L`` (what was due through
-   the end of ``L`` minus everything posted: the next run's adjustments, computed by
-   :func:`coop.settlement.lines.to_post` as the run computes them). With no run at all this
-   is the charges for ``M``'s days.
-3. ``M`` wholly inside the range, no run of its own, and ``M`` before ``L`` (a month skipped,
-   or before the region's first settlement): nothing — its days were invoiced by a later run
-   as adjustments, and are counted there.
-4. ``M`` only partly inside the range: the charges for the days of ``M`` inside the range,
-   from current facts (each charged span clipped to the range and ``M``, priced
-   ``charge(weekly_rate, days)``; for a whole month this is settlement's line).
+1. ``M`` up to ``L`` with a completed run of its own, its last day inside the range: exactly
+   that run's invoice lines, of every kind — its ``adjustment`` lines included, which may
+   correct earlier months. So a month already settled equals that settlement's invoices, to
+   the penny, always. A settled month counts whole, in the range that holds its last day;
+   a range holding only some of its days, not the last, counts nothing of it.
+2. ``M`` up to ``L`` with no run of its own (a month skipped, or before the region's first
+   settlement): nothing — its days were invoiced by a later run as adjustments, and are
+   counted there.
+3. ``M`` after ``L`` (or no run at all): what ``M``'s settlement would post if it ran now,
+   months settled in order — the charges for ``M``'s days inside the range from current
+   facts (each charged span clipped to the range and ``M``, priced ``charge(weekly_rate,
+   days)``: for a whole month, settlement's line) and, when ``M`` is the month right after
+   ``L`` and its last day is inside the range, the corrections pending for months up to
+   ``L`` (what was due through the end of ``L`` minus everything posted: the next run's
+   adjustments, computed by :func:`coop.settlement.lines.to_post` as the run computes
+   them). With no run at all this is the charges for the range's days.
+
+So the figures add up: two ranges side by side count what the range they make counts.
 
 **The figures** (pence and days are integers; sums of lines):
 
@@ -121,10 +123,11 @@ class IncomeRow(msgspec.Struct, kw_only=True):
 
 
 class IncomeReport(msgspec.Struct, kw_only=True):
-    """Income, spend and cost avoided per authority of a region over `[from, to)`. A calendar
-    month already settled counts exactly that settlement's invoices (adjustments included);
-    a month not settled yet counts what its settlement would charge today; a part of a month
-    counts the charges for its own days."""
+    """Income, spend and cost avoided per authority of a region over `[from, to)`, counted in
+    the month they are invoiced. A calendar month already settled counts exactly that
+    settlement's invoices (adjustments included), whole, in a range that holds its last day;
+    a month not settled yet counts what its settlement would charge today for the range's
+    days."""
 
     region: str
     """The region's slug."""
@@ -155,13 +158,14 @@ class MonthPlan(msgspec.Struct, frozen=True):
     hi: date
     source: Source
     corrections: bool = False
-    """``projected`` and the month right after the latest settled one: carries the
-    corrections the next run would post."""
+    """The month right after the latest settled one, its last day in the range: carries the
+    corrections of earlier months its run would post."""
 
 
 def plan_months(start: date, end: date, completed: Iterable[date]) -> list[MonthPlan]:
     """The months overlapping ``[start, end)`` and how each is counted, given the months the
-    region has a completed settlement run for."""
+    region has a completed settlement run for. Additive: two ranges side by side count what
+    the range they make counts."""
     settled = set(completed)
     latest = max(settled, default=None)
     out: list[MonthPlan] = []
@@ -169,15 +173,16 @@ def plan_months(start: date, end: date, completed: Iterable[date]) -> list[Month
     while month < end:
         after = next_month(month)
         lo, hi = max(month, start), min(after, end)
-        if lo != month or hi != after:
-            out.append(MonthPlan(month, lo, hi, "partial"))
-        elif month in settled:
-            out.append(MonthPlan(month, lo, hi, "settled"))
-        elif latest is None or month > latest:
-            first = latest is not None and month == next_month(latest)
-            out.append(MonthPlan(month, lo, hi, "projected", corrections=first))
+        holds_last_day = hi == after
+        if latest is not None and month <= latest:
+            # invoiced: a settled month counts whole, in the range that holds its last day;
+            # a month with no run of its own was invoiced by a later run
+            source: Source = "settled" if month in settled and holds_last_day else "skipped"
+            out.append(MonthPlan(month, lo, hi, source))
         else:
-            out.append(MonthPlan(month, lo, hi, "skipped"))
+            first = latest is not None and month == next_month(latest) and holds_last_day
+            source = "projected" if lo == month and holds_last_day else "partial"
+            out.append(MonthPlan(month, lo, hi, source, corrections=first))
         month = after
     return out
 
@@ -397,7 +402,8 @@ async def _add_current(
     pairs: dict[Pair, Tally],
 ) -> None:
     """The charges for the days of ``windows`` from current facts, and — ``run_month`` being
-    the month right after the latest settled one — everything its run would post now."""
+    the month right after the latest settled one — the corrections of earlier months its run
+    would post now."""
     if not windows and run_month is None:
         return
     b = bookings.c
@@ -440,7 +446,8 @@ async def _add_current(
         if run_month is not None and r.start_date < next_month(run_month):
             due = lines_through(facts, booking_terms, next_month(run_month))
             for post in to_post(r.id, due, posted.get(r.id, {}), run_month):
-                tally.add(post.charge_kind, post.days, post.amount_pence, bench)
+                if post.month < run_month:  # its own month's days are in ``windows``
+                    tally.add(post.charge_kind, post.days, post.amount_pence, bench)
 
 
 # -- the report --------------------------------------------------------------------------------
@@ -465,11 +472,7 @@ async def income_report(
             conn, [runs[p.month] for p in plan if p.source == "settled"], benchmarks, pairs
         )
         run_month = next((p.month for p in plan if p.corrections), None)
-        windows = [
-            (p.lo, p.hi)
-            for p in plan
-            if p.source == "partial" or (p.source == "projected" and not p.corrections)
-        ]
+        windows = [(p.lo, p.hi) for p in plan if p.source in ("partial", "projected")]
         await _add_current(conn, region, windows, run_month, benchmarks, pairs)
     latest = max(runs, default=None)
     return IncomeReport(

@@ -345,6 +345,17 @@ async def test_a_skipped_month_is_counted_by_the_run_that_invoiced_it(http, coop
     # the whole year so far: the same (January and February are inside March's run)
     year = await income(m, "2026-01-01", "2026-04-01")
     assert year["totals"] == body["totals"]
+    # ranges that cut months count each invoice once, in the range holding its month's last
+    # day: a shorter range never counts more, and two ranges side by side add up
+    for start in ("2026-01-10", "2026-01-31", "2026-02-15", "2026-03-31"):
+        assert (await income(m, start, "2026-04-01"))["totals"] == body["totals"], start
+    for end in ("2026-01-11", "2026-02-15", "2026-03-31"):
+        assert (await income(m, "2026-01-01", end))["totals"] == row(m.region.slug), end
+    left = await income(m, "2026-01-01", "2026-03-15")
+    right = await income(m, "2026-03-15", "2026-04-01")
+    assert left["totals"]["income_pence"] + right["totals"]["income_pence"] == sum(
+        i["total_pence"] for i in invoices
+    )
 
 
 # -- CSV ---------------------------------------------------------------------------------------
@@ -493,13 +504,54 @@ def test_every_day_of_the_range_is_in_one_month_of_the_plan(
     latest = max(completed, default=None)
     for p in plan:
         whole = p.lo == p.month and p.hi == next_month(p.month)
-        assert (p.source == "partial") == (not whole)
-        if whole:
-            assert (p.source == "settled") == (p.month in completed)
-            if p.source == "skipped":
-                assert latest is not None and p.month < latest
+        holds_last_day = p.hi == next_month(p.month)
+        if latest is not None and p.month <= latest:
+            assert p.source == ("settled" if p.month in completed and holds_last_day else "skipped")
+        else:
+            assert p.source == ("projected" if whole else "partial")
     assert sum(p.corrections for p in plan) <= 1
-    assert all(p.month == next_month(latest) for p in plan if p.corrections and latest is not None)
+    for p in plan:
+        if p.corrections:
+            assert latest is not None and p.month == next_month(latest)
+            assert p.hi == next_month(p.month)
+
+
+def counted(plan: list) -> tuple[list, list, list]:
+    """What a plan counts: settled months (whole runs), days priced from facts (merged), and
+    the month whose run's corrections are counted."""
+    runs = [p.month for p in plan if p.source == "settled"]
+    days: list[tuple[date, date]] = []
+    for p in plan:
+        if p.source in ("projected", "partial"):
+            if days and days[-1][1] == p.lo:
+                days[-1] = (days[-1][0], p.hi)
+            else:
+                days.append((p.lo, p.hi))
+    return runs, days, [p.month for p in plan if p.corrections]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    start=st.dates(date(2024, 1, 1), date(2027, 12, 31)),
+    first=st.integers(1, 400),
+    second=st.integers(1, 400),
+    settled=st.sets(st.integers(0, 59), max_size=12),
+)
+def test_two_ranges_side_by_side_count_what_their_union_counts(
+    start: date, first: int, second: int, settled: set[int]
+) -> None:
+    completed = {date(2024 + n // 12, n % 12 + 1, 1) for n in settled}
+    middle = start + timedelta(days=first)
+    end = middle + timedelta(days=second)
+    left, right = (
+        counted(plan_months(start, middle, completed)),
+        counted(plan_months(middle, end, completed)),
+    )
+    union = counted(plan_months(start, end, completed))
+    days = left[1] + right[1]
+    if len(days) >= 2 and left[1] and right[1] and left[1][-1][1] == right[1][0][0]:
+        days = [*left[1][:-1], (left[1][-1][0], right[1][0][1]), *right[1][1:]]
+    assert (left[0] + right[0], days, left[2] + right[2]) == union
 
 
 def test_weekly_average_rounds_half_up() -> None:
@@ -513,13 +565,26 @@ def test_the_rule_of_each_month() -> None:
     settled = {date(2026, 2, 1), date(2026, 4, 1)}
     plan = plan_months(date(2026, 1, 15), date(2026, 6, 10), settled)
     assert [(p.month.month, p.lo.day, p.hi, p.source, p.corrections) for p in plan] == [
-        (1, 15, date(2026, 2, 1), "partial", False),  # part of January: current facts
+        (1, 15, date(2026, 2, 1), "skipped", False),  # January was invoiced by February's run
         (2, 1, date(2026, 3, 1), "settled", False),  # February's run's invoices
         (3, 1, date(2026, 4, 1), "skipped", False),  # invoiced by April's run
         (4, 1, date(2026, 5, 1), "settled", False),
         (5, 1, date(2026, 6, 1), "projected", True),  # the next run: with the corrections
         (6, 1, date(2026, 6, 10), "partial", False),
     ]
+    # a settled month counts whole in the range that holds its last day, not in the other
+    split = [
+        (p.month.month, p.source)
+        for p in plan_months(date(2026, 2, 10), date(2026, 2, 20), settled)
+        + plan_months(date(2026, 2, 20), date(2026, 3, 1), settled)
+    ]
+    assert split == [(2, "skipped"), (2, "settled")]
+    # the month after the latest settled one carries the corrections in the part that holds
+    # its last day
+    parts = plan_months(date(2026, 5, 1), date(2026, 5, 10), settled) + plan_months(
+        date(2026, 5, 10), date(2026, 6, 1), settled
+    )
+    assert [(p.source, p.corrections) for p in parts] == [("partial", False), ("partial", True)]
     # with no run at all, every whole month is what its run would post, no corrections
     assert {
         (p.source, p.corrections) for p in plan_months(date(2026, 1, 1), date(2027, 1, 1), [])
