@@ -309,6 +309,13 @@ bookings = Table(
     # bookings hold beds (capacity over time, income)
     Index("ix_bookings_region_created_at", "region", "created_at"),
     Index("ix_bookings_region_hold_during", "region", "hold_during", postgresql_using="gist"),
+    # capacity: the days a late arrival's bed waited for the child (few bookings)
+    Index(
+        "ix_bookings_region_late_start",
+        "region",
+        "start_date",
+        postgresql_where=text("actual_start_date > start_date"),
+    ),
 )
 
 booking_events = Table(

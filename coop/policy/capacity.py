@@ -8,7 +8,8 @@ Every registered bed is in exactly one state on every day, decided in this order
    lived there) covers the day, and the child is the owning authority's own;
 3. ``occupied_sold`` — the same, for another authority's child (a void sold);
 4. ``reserved`` — an ``offered`` or ``confirmed`` booking covers the day: the bed is held
-   and the child has not arrived;
+   and the child has not arrived (so are the days from a placement's planned start to a
+   late arrival: the booking was ``confirmed`` then);
 5. ``vacant_offered`` — nobody holds the bed and an open void covers the day;
 6. ``vacant_not_offered`` — nobody holds the bed and it is not offered to the cooperative.
 
@@ -68,6 +69,14 @@ class BedDay(msgspec.Struct, frozen=True, kw_only=True):
     a bed never overlap)."""
     void_open: bool = False
     """An open void covers the day."""
+
+
+def stronger(a: Holding | None, b: Holding | None) -> Holding | None:
+    """Of two bookings covering a day, what the day was: a child in the bed beats a bed
+    held for one."""
+    if a is None or a == "reserved":
+        return b or a
+    return a
 
 
 def holding_of(status: str, requester: str, owner: str) -> Holding | None:
@@ -133,7 +142,13 @@ class BedHistory(msgspec.Struct, frozen=True, kw_only=True):
     def on(self, day: date) -> BedDay:
         """The facts of one day (what :func:`classify` decides from)."""
         reg = next((r for r in self.registrations if _covers(r.start, r.end, day)), None)
-        hold = next((h for h in self.holds if _covers(h.start, h.end, day)), None)
+        # bookings holding a bed never overlap; a late arrival's waiting days might meet
+        # another's (an import): the child in the bed is what the day was
+        hold = max(
+            (h for h in self.holds if _covers(h.start, h.end, day)),
+            key=lambda h: h.holding != "reserved",
+            default=None,
+        )
         return BedDay(
             registered=reg is not None,
             out_of_use_reason=reg.out_of_use_reason if reg else None,

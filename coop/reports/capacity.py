@@ -166,29 +166,47 @@ def void_open_between(first: date, last: date) -> Any:
 _INSTANT = sa.DateTime(timezone=True)
 
 
+def _waiting(on: Any) -> Any:
+    """Bookings whose child arrived late, on a day between the planned start and the
+    arrival: the bed was held for them (``confirmed``), the child not there yet."""
+    k = bookings.c
+    return sa.and_(
+        k.status.in_(sorted(rule.OCCUPYING)),
+        k.actual_start_date > k.start_date,
+        k.start_date <= on,
+        k.actual_start_date > on,
+    )
+
+
 async def beds_on(conn: AsyncConnection, regions: list[str] | None, day: date) -> list[sa.Row]:
     """Every bed registered on ``day`` in ``regions`` (None: all), with its home, what holds
-    it and whether a void offers it."""
+    it and whether a void offers it. A bed has one row per booking covering the day (at most
+    one, but for a late arrival's waiting days that an import overlapped)."""
     s, h, k, v = bed_states.c, homes.c, bookings.c, voids.c
     on = sa.cast(_literal("day", day, sa.Date), sa.Date)
     offered = sa.select(v.bed_id).where(void_open_between(day, day)).distinct().subquery("offered")
-    held = [k.bed_id == s.bed_id, k.hold_during.op("@>")(on)]
-    if regions is not None:  # a booking's region is its bed's: ix_bookings_region_hold_during
-        held.append(k.region.in_(regions))
+    # a booking's region is its bed's: ix_bookings_region_hold_during serves the first
+    mine = sa.true() if regions is None else k.region.in_(regions)
+    held = sa.union_all(
+        sa.select(k.bed_id, k.status, k.requester).where(mine, k.hold_during.op("@>")(on)),
+        sa.select(k.bed_id, sa.literal("confirmed").label("status"), k.requester).where(
+            mine, _waiting(on)
+        ),
+    ).subquery("held")
     query = (
         sa.select(
-            h.region,
+            s.bed_id,
             h.owner,
             h.id.label("home_id"),
             h.name,
             s.out_of_use_reason,
-            k.status.label("booking_status"),
-            k.requester,
+            held.c.status.label("booking_status"),
+            held.c.requester,
             offered.c.bed_id.is_not(None).label("void_open"),
         )
         .select_from(
             bed_states.join(homes, h.id == s.home_id)
-            .outerjoin(bookings, sa.and_(*held))
+            .outerjoin(held, held.c.bed_id == s.bed_id)
             .outerjoin(offered, offered.c.bed_id == s.bed_id)
         )
         .where(s.during.op("@>")(on), _region_filter(regions))
@@ -204,16 +222,22 @@ def tally_on(rows: list[Any]) -> tuple[rule.Tally, dict[str, rule.Tally], dict[s
     :func:`coop.policy.capacity.classify`; the few distinct combinations of facts are
     classified once each (a national report has twelve thousand beds and a dozen
     combinations)."""
+    beds: dict[str, tuple[str, str, str, Any, rule.Holding | None, bool]] = {}
+    for bed_id, owner, home_id, name, reason, status, requester, void_open in rows:
+        holding = rule.holding_of(status, requester, owner) if status else None
+        seen = beds.get(bed_id)
+        if seen is not None:  # two bookings cover the day: the stronger decides
+            holding = rule.stronger(seen[4], holding)
+        beds[bed_id] = (owner, home_id, name, reason, holding, bool(void_open))
     total = rule.Tally()
     per_home: dict[str, rule.Tally] = defaultdict(rule.Tally)
     home_of: dict[str, Any] = {}
     decided: dict[tuple[Any, ...], tuple[rule.State, str | None]] = {}
-    for _region, owner, home_id, name, reason, status, requester, void_open in rows:
-        holding = rule.holding_of(status, requester, owner) if status else None
-        key = (reason, holding, bool(void_open))
+    for owner, home_id, name, reason, holding, void_open in beds.values():
+        key = (reason, holding, void_open)
         state = decided.get(key)
         if state is None:
-            day = rule.BedDay(out_of_use_reason=reason, holding=holding, void_open=key[2])
+            day = rule.BedDay(out_of_use_reason=reason, holding=holding, void_open=void_open)
             state = decided[key] = rule.classify(day)  # type: ignore[assignment]
             assert state is not None  # every row is a registered bed
         total.add(*state)
@@ -284,6 +308,19 @@ async def histories(
         holding = rule.holding_of(status, requester, owner_)
         if holding is not None and bed_id in regs:
             holds[bed_id].append(rule.HoldSpan(lo, hi, holding))
+    # a late arrival: the days from the planned start to the arrival were reserved
+    for bed_id, lo, hi in await conn.execute(
+        sa.select(k.bed_id, k.start_date, k.actual_start_date).where(
+            k.region == region,
+            k.owner == owner if owner else sa.true(),
+            k.status.in_(sorted(rule.OCCUPYING)),
+            k.actual_start_date > k.start_date,
+            k.start_date < end,
+            k.actual_start_date > start,
+        )
+    ):
+        if bed_id in regs:
+            holds[bed_id].append(rule.HoldSpan(lo, hi, "reserved"))
     v_start, v_end = void_span()
     spans: dict[str, list[rule.VoidSpan]] = defaultdict(list)
     for bed_id, lo, hi in await conn.execute(

@@ -230,3 +230,33 @@ async def test_a_bed_is_registered_while_its_home_is_open(http, coop, clock) -> 
         7: (2, 1),  # reopened, the new bed still out of use
         8: (2, 1),
     }, seen
+
+
+async def test_a_late_arrival_leaves_its_waiting_days_reserved(http, coop, clock) -> None:
+    """A placement confirmed from 10 March whose child arrived on the 12th: the bed was held
+    for the child on the 10th and 11th (reserved), lived in from the 12th (sold). Recording
+    the arrival does not rewrite those days."""
+    m = await Market.open(http, coop, date(2026, 3, 2), beds=1)
+    await m.no_home_window()
+    booking = await m.book(0, date(2026, 3, 10), date(2026, 5, 1))
+    m.move_to(date(2026, 3, 12))
+    r = await http.post(
+        f"/bookings/{booking['id']}/start", json={"date": "2026-03-12"}, headers=m.seller.h
+    )
+    assert r.status_code == 200, r.text
+    h = m.region.admin.h
+    seen = {}
+    for day in (9, 10, 11, 12):
+        r = await http.get(
+            f"/reports/capacity?region={m.region.slug}&on=2026-03-{day:02d}", headers=h
+        )
+        t = r.json()["totals"]
+        seen[day] = (t["vacant_offered"], t["reserved"], t["occupied_sold"])
+    assert seen == {9: (1, 0, 0), 10: (0, 1, 0), 11: (0, 1, 0), 12: (0, 0, 1)}, seen
+    r = await http.get(
+        f"/reports/capacity/series?region={m.region.slug}&from=2026-03-09&to=2026-03-16"
+        "&step=week",
+        headers=h,
+    )
+    [week] = r.json()["rows"]
+    assert (week["vacant_offered"], week["reserved"], week["occupied_sold"]) == (1, 2, 4), week

@@ -146,7 +146,7 @@ def _dates(status: str, a: date, b: date) -> dict[str, Any]:
     """Columns that make a booking of ``status`` hold exactly ``[a, b)`` (when it holds)."""
     if status in ("offered", "confirmed"):
         return dict(start_date=a, end_date=b)
-    if status == "active":  # arrived on a, planned start a day earlier
+    if status == "active":  # arrived on a, a day late: [a - 1, a) was reserved for it
         return dict(start_date=a - timedelta(days=1), end_date=b, actual_start_date=a)
     if status == "ended":  # left on b, planned to stay longer
         return dict(
@@ -284,6 +284,8 @@ def expected(h: dict[str, Any], f: dict[str, Any], n: int) -> tuple[str, str | N
         if a <= n < b:
             if status in ("active", "ended"):
                 return ("occupied_own" if mine else "occupied_sold"), None
+            return "reserved", None
+        if status == "active" and n == a - 1:  # planned a day before it arrived: held for it
             return "reserved", None
     v = f["void"]
     if v:

@@ -66,6 +66,13 @@ def upgrade() -> None:
         unique=False,
         postgresql_using="gist",
     )
+    op.create_index(
+        "ix_bookings_region_late_start",
+        "bookings",
+        ["region", "start_date"],
+        unique=False,
+        postgresql_where=sa.text("actual_start_date > start_date"),
+    )
     for statement in TRIGGERS:
         op.execute(statement)
     op.execute(BACKFILL)
@@ -149,6 +156,7 @@ def downgrade() -> None:
         "coop_bed_state(text, text, date, text, text, boolean)",
     ):
         op.execute(f"DROP FUNCTION {function}")
+    op.drop_index("ix_bookings_region_late_start", table_name="bookings")
     op.drop_index("ix_bookings_region_hold_during", table_name="bookings")
     op.drop_index("ix_bookings_region_created_at", table_name="bookings")
     op.drop_index(op.f("ix_bed_states_home_id"), table_name="bed_states")
