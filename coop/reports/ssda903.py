@@ -6,8 +6,10 @@ one row per placement (or legal status) period, with the 13 columns of
 it, so it fills the placement's columns and leaves the rest to the council's case system,
 which merges these rows into its own return.
 
-Which placements: those the caller's authority requested (``requester``), in its region,
-where a child actually lived in the home during ``[from, to)``: status ``active`` or
+Which placements: those the caller's authority requested (``requester``) through the
+cooperative — offered a bed, so not a placement imported with ``POST /bookings/import``,
+which existed before and is in the council's case system already — in its region, where a
+child actually lived in the home during ``[from, to)``: status ``active`` or
 ``ended``, arrived (``actual_start_date``, else ``start_date``) before ``to``, and not yet
 gone or gone on or after ``from`` (``actual_end_date`` is the day the child left, so an
 episode ceasing on ``from`` is one of the range's). A placement ended on the day the child
@@ -137,6 +139,9 @@ def _query(region: str, authority: str, start: date, end: date) -> Any:
             k.region == region,
             k.requester == authority,
             k.status.in_(LIVED),
+            # made through the cooperative: offered a bed (an imported placement never was;
+            # the council's case system holds it already)
+            k.offered_at.is_not(None),
             arrival < end,
             sa.or_(
                 k.status == "active",

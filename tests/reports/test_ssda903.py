@@ -24,7 +24,7 @@ import httpx
 from coop.http import csv_cell
 from coop.reports.ssda903 import EPISODE_COLUMNS
 from tests.settlement.support import Market
-from tests.support import Actor, assert_problem
+from tests.support import Actor, assert_problem, child
 
 #: real postcodes, each in the validator's postcode directory, and their county (UTLA)
 CAMBRIDGE = "CB2 0QQ"  # Addenbrooke's Hospital: Cambridge, Cambridgeshire (E10000003)
@@ -410,3 +410,31 @@ async def test_a_formula_child_ref_comes_out_quoted(http, coop, clock) -> None:
     assert children == sorted(csv_cell(ref) for ref in refs)
     assert all(c.startswith("'") for c in children), children
     assert '\'=HYPERLINK("http://x.test","go")' in children
+
+
+async def test_an_imported_placement_is_not_an_episode_of_the_cooperative(
+    http, coop, clock
+) -> None:
+    """A placement recorded with POST /bookings/import existed before the cooperative and is
+    in the council's case system already: the export leaves it out."""
+    m = await Market.open(http, coop, date(2026, 4, 10))
+    me = m.buyer
+    await m.place(0, PLANNED_END, buyer=me, ref="THROUGH-COOP")
+    r = await http.post(
+        "/bookings/import",
+        json=[
+            {
+                "requester": me.authority,
+                "bed_id": m.home["beds"][1]["id"],
+                "child": child(ref="IMPORTED"),
+                "start_date": "2026-04-01",
+                "end_date": "2026-10-01",
+                "weekly_rate_pence": 700_000,
+                "status": "active",
+            }
+        ],
+        headers=m.region.admin.h,
+    )
+    assert r.status_code == 201, r.text
+    rows = table(await export(http, me, date(2026, 4, 1), date(2026, 5, 1)))
+    assert [r[0] for r in rows[1:]] == ["THROUGH-COOP"]
