@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import multiprocessing as mp
 import os
 import random
@@ -365,6 +366,75 @@ def stop_embedded(tmp: Path | None, embedded: Any) -> None:
         embedded.stop()
     if tmp is not None:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def admin_sql(url: Any, statement: str) -> None:
+    """One statement outside a transaction (``CREATE DATABASE``, ``DROP DATABASE``)."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(sa.text(statement))
+        await engine.dispose()
+
+    asyncio.run(run())
+
+
+class BenchDatabase(msgspec.Struct, kw_only=True):
+    """Where a bench runs: ``settings`` point at its fresh, migrated database."""
+
+    settings: Settings
+    configured: bool
+    """On ``COOP_DATABASE_URL``'s server (else embedded PostgreSQL in a temporary directory)."""
+    name: str = ""
+    """The database made for the bench on that server."""
+    kept: str = ""
+    """Its URL, password hidden, when it was kept."""
+
+
+@contextlib.contextmanager
+def bench_database(settings: Settings, prefix: str, *, keep: bool = False) -> Any:
+    """A fresh database for a bench, migrated: on ``COOP_DATABASE_URL``'s server a database of
+    its own, dropped after (unless ``keep``); with no database configured, the embedded
+    default in a temporary directory, stopped and removed after."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from coop.db.migrate import upgrade
+
+    configured = not settings.embedded
+    if keep and not configured:
+        raise SystemExit("--keep needs COOP_DATABASE_URL (the embedded one is temporary)")
+    tmp = embedded = admin = None
+    out = BenchDatabase(settings=settings, configured=configured)
+    if not configured:
+        settings, tmp, embedded = start_embedded(settings)
+    try:
+        assert settings.database_url
+        if configured:  # a database of its own on the configured server, dropped after
+            admin = make_url(settings.database_url).set(drivername="postgresql+asyncpg")
+            out.name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+            admin_sql(admin, f'CREATE DATABASE "{out.name}"')
+            settings = settings.replace(
+                database_url=admin.set(database=out.name).render_as_string(hide_password=False)
+            )
+        assert settings.database_url
+        logging.disable(logging.INFO)  # Alembic's INFO lines are not the bench's figures
+        try:
+            upgrade(settings.database_url)
+        finally:
+            logging.disable(logging.NOTSET)
+        out.settings = settings
+        yield out
+    finally:
+        if admin is not None and out.name:
+            if keep:
+                out.kept = admin.set(database=out.name).render_as_string(hide_password=True)
+            else:
+                admin_sql(admin, f'DROP DATABASE IF EXISTS "{out.name}" WITH (FORCE)')
+        stop_embedded(tmp, embedded)
 
 
 def run_bookings_bench(

@@ -27,12 +27,10 @@ What it does, all on this machine:
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
 import statistics
 import time
-import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -43,7 +41,7 @@ import msgspec
 import sqlalchemy as sa
 from asyncpg import Range
 
-from coop.bench import start_embedded, stop_embedded
+from coop.bench import bench_database
 from coop.db import schema
 from coop.policy import vocabulary
 from coop.policy.document import PolicyDocument, Pricing
@@ -1099,18 +1097,6 @@ async def measure(settings: Settings, shape: Shape, built: Built) -> dict[str, A
 # -- orchestration ------------------------------------------------------------------------------
 
 
-def _admin_sql(url: Any, statement: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def run() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-        await engine.dispose()
-
-    asyncio.run(run())
-
-
 async def _bench(settings: Settings, shape: Shape) -> dict[str, Any]:
     import asyncpg
     from sqlalchemy.engine import make_url
@@ -1149,46 +1135,16 @@ def run_reports_bench(
     day = date.fromisoformat(today) if today else Clock().today()
     shape = Shape(scale=scale, seed=seed, years=years, today=day, runs=runs)
     original = settings
-    tmp = embedded = admin = None
-    name = ""
-    configured = not settings.embedded
-    if settings.embedded:
-        if keep:
-            raise SystemExit("--keep needs COOP_DATABASE_URL (the embedded one is temporary)")
-        settings, tmp, embedded = start_embedded(settings)
-    kept = ""
-    try:
-        assert settings.database_url
-        if configured:  # a database of its own on the configured server, dropped after
-            admin = make_url(settings.database_url).set(drivername="postgresql+asyncpg")
-            name = f"coop_bench_reports_{uuid.uuid4().hex[:8]}"
-            _admin_sql(admin, f'CREATE DATABASE "{name}"')
-            settings = settings.replace(
-                database_url=admin.set(database=name).render_as_string(hide_password=False)
-            )
-        assert settings.database_url
-        logging.disable(logging.INFO)  # Alembic's INFO lines are not the bench's figures
-        try:
-            from coop.db.migrate import upgrade
-
-            upgrade(settings.database_url)
-        finally:
-            logging.disable(logging.NOTSET)
-        result = asyncio.run(_bench(settings, shape))
-    finally:
-        if admin is not None and name:
-            if keep:
-                kept = admin.set(database=name).render_as_string(hide_password=True)
-            else:
-                _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        stop_embedded(tmp, embedded)
+    with bench_database(settings, "coop_bench_reports", keep=keep) as db:
+        result = asyncio.run(_bench(db.settings, shape))
+    configured, name, kept = db.configured, db.name, db.kept
     if configured:
         where = f"COOP_DATABASE_URL's server (a fresh database, {name}, " + (
             "kept)" if keep else "dropped after)"
         )
         assert original.database_url
-        db = make_url(original.database_url).render_as_string(hide_password=True)
-        env = f"COOP_DATABASE_URL={db} "
+        url = make_url(original.database_url).render_as_string(hide_password=True)
+        env = f"COOP_DATABASE_URL={url} "
     else:
         where = "embedded PostgreSQL (fresh, in a temporary directory)"
         env = "env -u COOP_DATABASE_URL -u COOP_REDIS_URL "

@@ -39,7 +39,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from coop.bench import start_embedded, stop_embedded
+from coop.bench import bench_database
 from coop.settings import Settings
 
 #: the nine English regions (more are numbered)
@@ -650,18 +650,6 @@ async def _bench(settings: Settings, shape: Shape) -> dict[str, Any]:
 # -- orchestration ---------------------------------------------------------------------------
 
 
-def _admin_sql(url: Any, statement: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    async def run() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-        await engine.dispose()
-
-    asyncio.run(run())
-
-
 def run_settlement_bench(
     settings: Settings,
     *,
@@ -680,35 +668,11 @@ def run_settlement_bench(
     period = parse_period(month) if month else default_month(today)
     shape = Shape(regions, authorities, beds, placements, period)
     original = settings
-    tmp = embedded = admin = None
-    name = ""
-    configured = not settings.embedded
-    if settings.embedded:
-        settings, tmp, embedded = start_embedded(settings)
-    elif not settings.redis_url:
+    if not settings.embedded and not settings.redis_url:
         raise SystemExit("coop bench needs COOP_REDIS_URL beside COOP_DATABASE_URL")
-    try:
-        assert settings.database_url
-        if configured:  # a database of its own on the configured server, dropped after
-            admin = make_url(settings.database_url).set(drivername="postgresql+asyncpg")
-            name = f"coop_bench_{uuid.uuid4().hex[:8]}"
-            _admin_sql(admin, f'CREATE DATABASE "{name}"')
-            settings = settings.replace(
-                database_url=admin.set(database=name).render_as_string(hide_password=False)
-            )
-        assert settings.database_url
-        logging.disable(logging.INFO)  # Alembic's INFO lines are not the bench's figures
-        try:
-            from coop.db.migrate import upgrade
-
-            upgrade(settings.database_url)
-        finally:
-            logging.disable(logging.NOTSET)
-        result = asyncio.run(_bench(settings, shape))
-    finally:
-        if admin is not None and name:
-            _admin_sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        stop_embedded(tmp, embedded)
+    with bench_database(settings, "coop_bench") as db:
+        result = asyncio.run(_bench(db.settings, shape))
+    configured, name = db.configured, db.name
     where = (
         f"COOP_DATABASE_URL's server (a fresh database, {name}, dropped after) and COOP_REDIS_URL"
         if configured
@@ -716,8 +680,8 @@ def run_settlement_bench(
     )
     if configured:
         assert original.database_url and original.redis_url
-        db = make_url(original.database_url).render_as_string(hide_password=True)
-        env = f"COOP_DATABASE_URL={db} COOP_REDIS_URL={original.redis_url} "
+        url = make_url(original.database_url).render_as_string(hide_password=True)
+        env = f"COOP_DATABASE_URL={url} COOP_REDIS_URL={original.redis_url} "
     else:
         env = "env -u COOP_DATABASE_URL -u COOP_REDIS_URL "
     return report(result, shape, where, env)

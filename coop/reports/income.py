@@ -87,7 +87,7 @@ from coop.policy.document import PolicyDocument
 from coop.policy.money import charge, round_half_up_div
 from coop.reports.scope import ReportView, region_authorities
 from coop.settlement.lines import to_post
-from coop.settlement.runs import booking_facts, posted_lines, terms_by_version
+from coop.settlement.runs import FACT_COLUMNS, booking_facts, posted_lines, terms_by_version
 
 # -- what the report answers -------------------------------------------------------------------
 
@@ -413,20 +413,7 @@ async def _add_current(
     if run_month is not None:  # every booking the run would read (coop.settlement.runs)
         touches.append(b.start_date < next_month(run_month))
     rows = await conn.execute(
-        sa.select(
-            b.id,
-            b.requester,
-            b.owner,
-            b.status,
-            b.start_date,
-            b.end_date,
-            b.actual_start_date,
-            b.actual_end_date,
-            b.notice_date,
-            b.cancelled_on,
-            b.weekly_rate_pence,
-            b.policy_version,
-        ).where(
+        sa.select(*FACT_COLUMNS).where(
             b.region == region,
             b.requester != b.owner,
             b.status.in_(sorted(CHARGED_STATUSES)),

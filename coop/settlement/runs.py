@@ -296,6 +296,26 @@ async def fail_run(engine: AsyncEngine, run_id: str, exc: BaseException, now: da
         log.warning("could not record the failure of run %s", run_id, exc_info=True)
 
 
+#: what :func:`booking_facts` reads of a booking, and the policy version of its terms
+FACT_COLUMNS = tuple(
+    bookings.c[name]
+    for name in (
+        "id",
+        "requester",
+        "owner",
+        "status",
+        "start_date",
+        "end_date",
+        "actual_start_date",
+        "actual_end_date",
+        "notice_date",
+        "cancelled_on",
+        "weekly_rate_pence",
+        "policy_version",
+    )
+)
+
+
 def booking_facts(row: Any) -> Booking:
     """What the charges of a booking depend on, from a row of ``bookings``."""
     return Booking(
@@ -372,18 +392,7 @@ async def _settle(conn: AsyncConnection, run: Any, now: datetime) -> int:
     b = bookings.c
     rows = await conn.execute(
         sa.select(
-            b.id,
-            b.requester,
-            b.owner,
-            b.status,
-            b.start_date,
-            b.end_date,
-            b.actual_start_date,
-            b.actual_end_date,
-            b.notice_date,
-            b.cancelled_on,
-            b.weekly_rate_pence,
-            b.policy_version,
+            *FACT_COLUMNS,
             b.child["ref"].astext.label("child_ref"),
         )
         .where(
