@@ -29,6 +29,8 @@ from typing import Literal
 
 import msgspec
 
+from coop.policy.money import round_half_up_div
+
 State = Literal[
     "out_of_use",
     "occupied_own",
@@ -258,7 +260,7 @@ def occupancy_pct(occupied: int, operational: int) -> float | None:
     operational)."""
     if operational <= 0:
         return None
-    return round(100 * occupied / operational, 1)
+    return round_half_up_div(occupied * 1000, operational) / 10
 
 
 def tally_beds(days: Iterable[BedDay]) -> Tally:

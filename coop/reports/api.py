@@ -13,7 +13,13 @@ from coop.clock import local_date
 from coop.http import Caller, CoopDep, csv_response, wants_csv
 from coop.openapi import api
 from coop.reports import capacity, demand, income, ssda903
-from coop.reports.scope import check_range, report_view
+from coop.reports.scope import (
+    authority_guard,
+    check_range,
+    other_region_guard,
+    report_view,
+)
+from coop.schemas import Slug
 
 READ = [requires("reports:read")]
 CSV_TOO = api(csv=True)
@@ -34,7 +40,7 @@ def _answer(request: Request, report: object, table: tuple) -> Response:
 class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
-    guards = READ
+    guards = [*READ, other_region_guard]
 
     @get(
         "/capacity",
@@ -65,12 +71,13 @@ class ReportController(Controller):
     @get(
         "/capacity/series",
         operation_id="getCapacitySeries",
-        opt=CSV_TOO,
+        opt=api(csv=True, problems=(404,)),
         summary="Capacity over time, in bed-days",
         description="The capacity report's states in bed-days per `week` (from `from`) or "
         "calendar `month` of `[from, to)`, with occupancy %. A step's bed-days are the sum of "
         "its days' reports. The region's by default; `authority` narrows it to one (an "
-        "authority's client: its own only). At most ten years (422 `range_too_long`).",
+        "authority's client: its own only; one not in your region is a 404). At most ten "
+        "years (422 `range_too_long`).",
     )
     async def capacity_series(
         self,
@@ -84,7 +91,7 @@ class ReportController(Controller):
             capacity.Step, QueryParameter(description="`week` or `month` (the default)")
         ] = "month",
         authority: Annotated[
-            str | None, QueryParameter(description="One authority's beds only")
+            Slug | None, QueryParameter(description="One authority's beds only")
         ] = None,
     ) -> Response[capacity.CapacitySeries]:
         view = report_view(principal, region)
@@ -146,7 +153,7 @@ class ReportController(Controller):
 class ExportController(Controller):
     path = "/exports"
     tags = ["reports"]
-    guards = READ
+    guards = [*READ, authority_guard]
 
     @get(
         "/ssda903",

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from coop.db.schema import bed_states, bookings, homes, voids
+from coop.errors import not_found
 from coop.policy import capacity as rule
 from coop.policy.vocabulary import OutOfUseReason
 from coop.reports.scope import ReportView, check_range, own_authority, region_authorities
@@ -178,6 +179,14 @@ def _waiting(on: Any) -> Any:
     )
 
 
+def _cancelled_held(on: Any) -> Any:
+    """Cancelled bookings whose bed was held for the child on ``on``: from the planned start
+    to the cancellation (the days :func:`coop.policy.charges.charged_days` charges)."""
+    k = bookings.c
+    until = sa.func.least(sa.func.coalesce(k.cancelled_on, k.start_date), k.end_date)
+    return sa.and_(k.status == "cancelled", k.start_date <= on, until > on)
+
+
 async def beds_on(conn: AsyncConnection, regions: list[str] | None, day: date) -> list[sa.Row]:
     """Every bed registered on ``day`` in ``regions`` (None: all), with its home, what holds
     it and whether a void offers it. A bed has one row per booking covering the day (at most
@@ -191,6 +200,9 @@ async def beds_on(conn: AsyncConnection, regions: list[str] | None, day: date) -
         sa.select(k.bed_id, k.status, k.requester).where(mine, k.hold_during.op("@>")(on)),
         sa.select(k.bed_id, sa.literal("confirmed").label("status"), k.requester).where(
             mine, _waiting(on)
+        ),
+        sa.select(k.bed_id, sa.literal("confirmed").label("status"), k.requester).where(
+            mine, _cancelled_held(on)
         ),
     ).subquery("held")
     query = (
@@ -321,6 +333,19 @@ async def histories(
     ):
         if bed_id in regs:
             holds[bed_id].append(rule.HoldSpan(lo, hi, "reserved"))
+    until = sa.func.least(sa.func.coalesce(k.cancelled_on, k.start_date), k.end_date)
+    for bed_id, lo, hi in await conn.execute(
+        sa.select(k.bed_id, k.start_date, until).where(
+            k.region == region,
+            k.owner == owner if owner else sa.true(),
+            k.status == "cancelled",
+            until > k.start_date,
+            k.start_date < end,
+            until > start,
+        )
+    ):
+        if bed_id in regs:
+            holds[bed_id].append(rule.HoldSpan(lo, hi, "reserved"))
     v_start, v_end = void_span()
     spans: dict[str, list[rule.VoidSpan]] = defaultdict(list)
     for bed_id, lo, hi in await conn.execute(
@@ -348,9 +373,11 @@ async def capacity_series(
 ) -> CapacitySeries:
     """Bed-days in each state per week or month of ``[start, end)`` (weeks run from
     ``start``; months are calendar months, the first and last cut to the range)."""
+    owner = own_authority(view, authority)  # who may ask comes before what is asked
     check_range(start, end)
-    owner = own_authority(view, authority)
     async with engine.connect() as conn:
+        if owner is not None and owner not in await region_authorities(conn, view.region):
+            raise not_found("authority", owner)
         beds = await histories(conn, view.region, start, end, owner)
     starts = rule.steps(start, end, step)
     tallies = [rule.Tally() for _ in starts]

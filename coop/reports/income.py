@@ -216,6 +216,9 @@ def charges_in(
             lo, hi = max(span_start, windows[i][0]), min(span_end, windows[i][1])
             if lo < hi:
                 days = (hi - lo).days
+                # priced cumulatively from the span's first day in the month, so windows of
+                # one month telescope to settlement's line for the month
+                before = (lo - max(span_start, month_start(lo))).days
                 lines.append(
                     ChargeLine(
                         booking_id=booking.id,
@@ -224,7 +227,7 @@ def charges_in(
                         end=hi,
                         days=days,
                         weekly_rate_pence=rate,
-                        amount_pence=charge(rate, days),
+                        amount_pence=charge(rate, before + days) - charge(rate, before),
                     )
                 )
             i += 1
@@ -258,7 +261,14 @@ class Tally:
     cost_avoided_pence: int = 0
 
     def add(
-        self, kind: str, days: int, amount_pence: int, benchmark: int, *, lines: int = 1
+        self,
+        kind: str,
+        days: int,
+        amount_pence: int,
+        benchmark: int,
+        *,
+        lines: int = 1,
+        before: int = 0,
     ) -> None:
         """``lines`` lines of ``kind`` (its charge kind), each of ``days`` days, together
         ``amount_pence``."""
@@ -266,7 +276,11 @@ class Tally:
         if kind == "occupancy":
             self.occupancy_days += days * lines
             self.occupancy_pence += amount_pence
-            self.cost_avoided_pence += cost_avoided(benchmark, days, 0) * lines - amount_pence
+            if before:
+                bench = charge(benchmark, before + days) - charge(benchmark, before)
+                self.cost_avoided_pence += bench * lines - amount_pence
+            else:
+                self.cost_avoided_pence += cost_avoided(benchmark, days, 0) * lines - amount_pence
 
     def merge(self, other: Tally) -> None:
         self.pence += other.pence
@@ -428,8 +442,10 @@ async def _add_current(
         booking_terms = terms.get(r.policy_version, terms[0])
         bench = benchmarks.get(r.policy_version, benchmarks[0])
         tally = pairs.setdefault((r.owner, r.requester), Tally())
+        spans = {kind: lo for kind, lo, _ in charged_days(facts, booking_terms)}
         for line in charges_in(facts, booking_terms, windows):
-            tally.add(line.kind, line.days, line.amount_pence, bench)
+            before = (line.start - max(spans[line.kind], month_start(line.start))).days
+            tally.add(line.kind, line.days, line.amount_pence, bench, before=before)
         if run_month is not None and r.start_date < next_month(run_month):
             due = lines_through(facts, booking_terms, next_month(run_month))
             for post in to_post(r.id, due, posted.get(r.id, {}), run_month):

@@ -11,9 +11,11 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from coop.auth.principal import Principal
+from coop.auth.principal import Principal, require_authority
 from coop.db.schema import authorities
 from coop.errors import Problem, invalid
 
@@ -38,6 +40,25 @@ def report_view(principal: Principal, region: str | None) -> ReportView:
     if region is not None and region != principal.region:
         raise Problem(403, "other_region", "You can read your own region's reports only.")
     return ReportView(principal.region, principal.authority)
+
+
+# Guards run before the edge checks the parameters: a caller who may not ask hears so before
+# anything about what it asked (a 403 before a 422).
+
+
+def other_region_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """``region=`` of another region: 403 ``other_region``."""
+    if connection.scope.get("method") == "OPTIONS":
+        return  # the automatic OPTIONS answer lists methods only (and carries no token)
+    if any(r != connection.user.region for r in connection.query_params.getall("region", [])):
+        raise Problem(403, "other_region", "You can read your own region's reports only.")
+
+
+def authority_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    """Only an authority's client: 403 ``authority_required``."""
+    if connection.scope.get("method") == "OPTIONS":
+        return
+    require_authority(connection.user)
 
 
 def own_authority(view: ReportView, authority: str | None) -> str | None:

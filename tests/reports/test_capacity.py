@@ -254,8 +254,7 @@ async def test_a_late_arrival_leaves_its_waiting_days_reserved(http, coop, clock
         seen[day] = (t["vacant_offered"], t["reserved"], t["occupied_sold"])
     assert seen == {9: (1, 0, 0), 10: (0, 1, 0), 11: (0, 1, 0), 12: (0, 0, 1)}, seen
     r = await http.get(
-        f"/reports/capacity/series?region={m.region.slug}&from=2026-03-09&to=2026-03-16"
-        "&step=week",
+        f"/reports/capacity/series?region={m.region.slug}&from=2026-03-09&to=2026-03-16&step=week",
         headers=h,
     )
     [week] = r.json()["rows"]
