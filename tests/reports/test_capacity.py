@@ -69,7 +69,7 @@ async def _four_states(http, coop) -> Market:
 
 def _csv(r) -> list[dict[str, str]]:
     assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/csv")
+    assert r.headers["content-type"] == "text/csv; charset=utf-8", r.headers
     assert r.headers["content-disposition"].startswith("attachment; filename=")
     return list(csv.DictReader(io.StringIO(r.text)))
 
