@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from litestar import Controller, Request, Response, get
 from litestar.params import QueryParameter
@@ -15,12 +16,12 @@ from coop.openapi import api
 from coop.reports import capacity, demand, income, ssda903
 from coop.reports.scope import (
     authority_guard,
-    check_range,
     other_region_guard,
     report_view,
 )
 from coop.schemas import Slug
 
+T = TypeVar("T")
 READ = [requires("reports:read")]
 CSV_TOO = api(csv=True)
 
@@ -31,9 +32,10 @@ FromParam = Annotated[date, QueryParameter(name="from", description="First day")
 ToParam = Annotated[date, QueryParameter(description="Day after the last (exclusive)")]
 
 
-def _answer(request: Request, report: object, table: tuple) -> Response:
+def _answer(request: Request, report: T, table: Callable[[T], tuple]) -> Response:
+    """The report as JSON, or as CSV (``table`` makes its rows) when the caller asks."""
     if wants_csv(request):
-        return csv_response(*table)
+        return csv_response(*table(report))
     return Response(report)
 
 
@@ -66,7 +68,7 @@ class ReportController(Controller):
         view = report_view(principal, region)
         day = on or local_date(coop.clock.now())
         report = await capacity.capacity_on(coop.engine, view, day)
-        return _answer(request, report, capacity.capacity_csv(report))
+        return _answer(request, report, capacity.capacity_csv)
 
     @get(
         "/capacity/series",
@@ -96,7 +98,7 @@ class ReportController(Controller):
     ) -> Response[capacity.CapacitySeries]:
         view = report_view(principal, region)
         series = await capacity.capacity_series(coop.engine, view, from_, to, step, authority)
-        return _answer(request, series, capacity.series_csv(series))
+        return _answer(request, series, capacity.series_csv)
 
     @get(
         "/income",
@@ -120,9 +122,8 @@ class ReportController(Controller):
         region: RegionParam = None,
     ) -> Response[income.IncomeReport]:
         view = report_view(principal, region)
-        check_range(from_, to)
         report = await income.income_report(coop.engine, view, from_, to)
-        return _answer(request, report, income.income_csv(report))
+        return _answer(request, report, income.income_csv)
 
     @get(
         "/demand",
@@ -145,9 +146,8 @@ class ReportController(Controller):
         region: RegionParam = None,
     ) -> Response[demand.DemandReport]:
         view = report_view(principal, region)
-        check_range(from_, to)
         report = await demand.demand_report(coop.engine, view, from_, to)
-        return _answer(request, report, demand.demand_csv(report))
+        return _answer(request, report, demand.demand_csv)
 
 
 class ExportController(Controller):

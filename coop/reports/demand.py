@@ -62,7 +62,7 @@ from coop.db.schema import bookings
 from coop.policy.allocation import DeclineReason
 from coop.policy.money import round_half_up_div
 from coop.policy.vocabulary import Need, RiskToOthers, RiskToSelf, Urgency
-from coop.reports.scope import ReportView, region_authorities
+from coop.reports.scope import ReportView, check_range, region_authorities
 
 # -- the codes every report lists, zeros included (and the CSV's fixed columns) --------------
 
@@ -422,6 +422,7 @@ async def demand_report(
 ) -> DemandReport:
     """The region's requests made in ``[start, end)``: per requesting authority (an
     authority's client: its own row) and for the whole region."""
+    check_range(start, end)
     async with engine.connect() as conn:
         rows = (await conn.execute(_requests_query(view.region, start, end))).all()
         slugs = await region_authorities(conn, view.region)

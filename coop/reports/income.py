@@ -85,7 +85,7 @@ from coop.policy.charges import (
 )
 from coop.policy.document import PolicyDocument
 from coop.policy.money import charge, round_half_up_div
-from coop.reports.scope import ReportView, region_authorities
+from coop.reports.scope import ReportView, check_range, region_authorities
 from coop.settlement.lines import to_post
 from coop.settlement.runs import FACT_COLUMNS, booking_facts, posted_lines, terms_by_version
 
@@ -462,6 +462,7 @@ async def income_report(
     """Income, spend and cost avoided per authority of ``view.region`` over ``[start, end)``
     (see the module's docstring for which lines count). A month is counted by what the
     ledger and the bookings say now, not by whether it has ended."""
+    check_range(start, end)
     region = view.region
     pairs: dict[Pair, Tally] = {}
     async with engine.connect() as conn:

@@ -37,9 +37,13 @@ class ReportView:
 
 def report_view(principal: Principal, region: str | None) -> ReportView:
     """The caller's view of ``region`` (its own by default; another region is a 403)."""
-    if region is not None and region != principal.region:
-        raise Problem(403, "other_region", "You can read your own region's reports only.")
+    _own_region(principal, [] if region is None else [region])
     return ReportView(principal.region, principal.authority)
+
+
+def _own_region(principal: Principal, asked: list[str]) -> None:
+    if any(region != principal.region for region in asked):
+        raise Problem(403, "other_region", "You can read your own region's reports only.")
 
 
 # Guards run before the edge checks the parameters: a caller who may not ask hears so before
@@ -50,8 +54,7 @@ def other_region_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     """``region=`` of another region: 403 ``other_region``."""
     if connection.scope.get("method") == "OPTIONS":
         return  # the automatic OPTIONS answer lists methods only (and carries no token)
-    if any(r != connection.user.region for r in connection.query_params.getall("region", [])):
-        raise Problem(403, "other_region", "You can read your own region's reports only.")
+    _own_region(connection.user, connection.query_params.getall("region", []))
 
 
 def authority_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
