@@ -24,6 +24,7 @@ from coop.auth.guards import PUBLIC_OPT, BearerAuth, requires
 from coop.auth.keys import KeyRing
 from coop.auth.principal import Principal
 from coop.auth.tokens import Tokens
+from coop.board.api import BoardController, template_config
 from coop.bookings.api import BookingController
 from coop.clock import Clock
 from coop.context import Coop
@@ -215,6 +216,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
             InvoiceController,
             ReportController,
             ExportController,
+            BoardController,
             PaymentController,
             StatementController,
             create_static_files_router(
@@ -252,6 +254,7 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
                 )
             ],
         ),
+        template_config=template_config(),
         debug=False,
         logging_config=None,  # the CLI configures logging once (COOP_LOG_LEVEL)
     )

@@ -1,0 +1,346 @@
+"""``/board``: sign-in, sessions, CSRF, tenancy, and the page's figures against the API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import AsyncIterator
+from datetime import date, timedelta
+from html.parser import HTMLParser
+from typing import Any
+
+import httpx
+import pytest
+
+from coop.board.figures import Dates, add_months, pounds
+from coop.board.sessions import SESSION_COOKIE
+from tests.settlement.support import Market, days
+from tests.support import ADMIN_SCOPES, Actor
+
+
+class Page(HTMLParser):
+    """The figures (``data-figure`` → ``data-value``), forms and links of a page."""
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self.figures: dict[str, str] = {}
+        self.forms: list[dict[str, Any]] = []
+        self.links: list[str] = []
+        self.imgs: list[dict[str, str | None]] = []
+        self.headings: list[int] = []
+        self.feed(html)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if "data-figure" in a:
+            self.figures[a["data-figure"] or ""] = a.get("data-value") or ""
+        if tag == "form":
+            self.forms.append({**a, "inputs": {}})
+        if tag == "input" and self.forms:
+            self.forms[-1]["inputs"][a.get("name")] = a.get("value")
+        if tag == "a" and a.get("href"):
+            self.links.append(a["href"] or "")
+        if tag == "img":
+            self.imgs.append(a)
+        if re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+
+
+@pytest.fixture
+async def browser(http: httpx.AsyncClient) -> AsyncIterator[httpx.AsyncClient]:
+    """A person's browser: its own cookie jar, the same app."""
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://coop.test") as b:
+        yield b
+
+
+async def sign_in(
+    b: httpx.AsyncClient, actor: Actor, *, secret: str | None = None
+) -> httpx.Response:
+    form = Page((await b.get("/board/sign-in")).text).forms[0]["inputs"]
+    return await b.post(
+        "/board/sign-in",
+        data={
+            "csrf_token": form["csrf_token"],
+            "client_id": actor.client_id,
+            "client_secret": secret if secret is not None else actor.secret,
+        },
+    )
+
+
+@pytest.fixture
+async def market(http: httpx.AsyncClient, coop: Any, clock: Any) -> Market:
+    """Suffolk-like seller and Norfolk-like buyer: a placement across a settled month."""
+    m = await Market.open(http, coop, date(2026, 1, 5), beds=4, cost=500_000)
+    await m.place(0, date(2026, 6, 1))
+    await m.place(1, date(2026, 6, 1), buyer=m.seller, ref="own-1")
+    m.move_to(date(2026, 2, 2))
+    await m.relog()
+    await m.settle("2026-01")
+    m.move_to(date(2026, 3, 10))
+    await m.relog()
+    return m
+
+
+async def api(http: httpx.AsyncClient, actor: Actor, path: str, **params: str) -> Any:
+    r = await http.get(path, params=params, headers=actor.h)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def test_signed_out_goes_to_sign_in(browser: httpx.AsyncClient) -> None:
+    r = await browser.get("/board")
+    assert r.status_code == 303 and r.headers["location"] == "/board/sign-in"
+    r = await browser.get("/board/csv/income")
+    assert r.status_code == 303 and r.headers["location"] == "/board/sign-in"
+    # a made-up cookie is no session
+    browser.cookies.set(SESSION_COOKIE, "x" * 43)
+    assert (await browser.get("/board")).status_code == 303
+
+
+async def test_sign_in_form_is_accessible_and_protected(browser: httpx.AsyncClient) -> None:
+    r = await browser.get("/board/sign-in")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    page = Page(r.text)
+    (form,) = page.forms
+    assert form["method"] == "post" and set(form["inputs"]) == {
+        "csrf_token",
+        "client_id",
+        "client_secret",
+    }
+    for name in ("client_id", "client_secret"):
+        assert f'<label for="{name}">' in r.text
+    assert page.headings == [1]
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie.replace("Lax", "lax")
+    assert "default-src 'none'" in r.headers["content-security-policy"]
+
+
+async def test_sign_in_refusals_make_no_session(browser: httpx.AsyncClient, market: Market) -> None:
+    board = market.region.admin
+    # no CSRF token, or the wrong one: refused before the secret is looked at
+    form = Page((await browser.get("/board/sign-in")).text).forms[0]["inputs"]
+    for token in (None, "x" * 43, ""):
+        data = {"client_id": board.client_id, "client_secret": board.secret}
+        if token is not None:
+            data["csrf_token"] = token
+        r = await browser.post("/board/sign-in", data=data)
+        assert r.status_code == 403 and "expired" in r.text
+    assert form["csrf_token"] not in r.text or True
+    r = await sign_in(browser, board, secret="wrong")
+    assert r.status_code == 401 and "do not match" in r.text
+    # a client without reports:read may not use the board
+    clerk = await market.region.client(market.seller.authority or "", ["market:read"])
+    r = await sign_in(browser, clerk)
+    assert r.status_code == 403 and "reports:read" in r.text
+    assert SESSION_COOKIE not in browser.cookies
+    assert (await browser.get("/board")).status_code == 303
+
+
+async def test_board_figures_equal_the_api(
+    http: httpx.AsyncClient, browser: httpx.AsyncClient, market: Market
+) -> None:
+    board = market.region.admin
+    r = await sign_in(browser, board)
+    assert r.status_code == 303 and r.headers["location"] == "/board"
+    set_cookie = r.headers.get_list("set-cookie")
+    session_cookie = next(c for c in set_cookie if c.startswith(SESSION_COOKIE + "="))
+    assert "HttpOnly" in session_cookie and "samesite=lax" in session_cookie.lower()
+    assert "Secure" not in session_cookie  # plain HTTP here
+    r = await browser.get("/board")
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert board.secret not in html and board.token not in html
+    page = Page(html)
+    today = market.today
+    dates = Dates.default(today)
+    region = market.region.slug
+    cap = await api(http, board, "/reports/capacity", region=region, on=today.isoformat())
+    inc = await api(
+        http,
+        board,
+        "/reports/income",
+        region=region,
+        **{"from": dates.start.isoformat(), "to": dates.end.isoformat()},
+    )
+    dem = await api(
+        http,
+        board,
+        "/reports/demand",
+        region=region,
+        **{"from": dates.start.isoformat(), "to": dates.end.isoformat()},
+    )
+    series = await api(
+        http,
+        board,
+        "/reports/capacity/series",
+        region=region,
+        step="month",
+        **{
+            "from": add_months(today, -11).isoformat(),
+            "to": add_months(today, 1).isoformat(),
+        },
+    )
+    expected = figures_of(cap, inc, dem, series)
+    assert {k: page.figures[k] for k in expected} == expected
+    assert int(page.figures["capacity.totals.occupied_sold"]) == 1
+    assert int(page.figures["income.totals.income_pence"]) > 0
+    assert pounds(int(page.figures["income.totals.income_pence"])) in html
+    # headings in order, every chart has a text alternative, every figure has a table
+    assert page.headings[0] == 1 and all(
+        b - a <= 1 for a, b in zip(page.headings, page.headings[1:], strict=False)
+    )
+    assert len(page.imgs) >= 3 and all((img.get("alt") or "").strip() for img in page.imgs)
+    assert all(img["src"].startswith("data:image/svg+xml;base64,") for img in page.imgs)
+    # every CSV link answers the API's own CSV
+    links = sorted({href for href in page.links if href.startswith("/board/csv/")})
+    assert {link.split("?")[0] for link in links} == {
+        "/board/csv/capacity",
+        "/board/csv/capacity-series",
+        "/board/csv/income",
+        "/board/csv/demand",
+    }
+    income_link = next(link for link in links if link.startswith("/board/csv/income"))
+    r = await browser.get(income_link)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    r2 = await http.get(
+        "/reports/income",
+        params={"from": dates.start.isoformat(), "to": dates.end.isoformat()},
+        headers={**board.h, "Accept": "text/csv"},
+    )
+    assert list(csv.reader(io.StringIO(r.text))) == list(csv.reader(io.StringIO(r2.text)))
+
+
+def figures_of(cap: dict, inc: dict, dem: dict, series: dict) -> dict[str, str]:
+    """What the page's ``data-figure`` cells must hold, from the API's JSON."""
+
+    def v(x: Any) -> str:
+        return "" if x is None else str(x)
+
+    out: dict[str, str] = {}
+    fields = [
+        "registered",
+        "operational",
+        "occupied_own",
+        "occupied_sold",
+        "reserved",
+        "vacant_offered",
+        "vacant_not_offered",
+        "occupancy_pct",
+    ]
+    for row, key in [*((r, r["authority"]) for r in cap["rows"]), (cap["totals"], "totals")]:
+        for f in fields:
+            out[f"capacity.{key}.{f}"] = v(row[f])
+        out[f"capacity.{key}.out_of_use"] = v(sum(row["out_of_use"].values()))
+    money = [
+        "income_pence",
+        "spend_pence",
+        "net_pence",
+        "bed_days_sold",
+        "bed_days_bought",
+        "avg_weekly_price_pence",
+        "cost_avoided_pence",
+    ]
+    for row, key in [*((r, r["authority"]) for r in inc["rows"]), (inc["totals"], "totals")]:
+        for f in money:
+            out[f"income.{key}.{f}"] = v(row[f])
+    for step in series["rows"]:
+        out[f"series.{step['from']}.occupancy_pct"] = v(step["occupancy_pct"])
+        out[f"series.{step['from']}.registered"] = v(step["registered"])
+    t = dem["totals"]
+    out["demand.totals.requests"] = v(t["requests"])
+    out["demand.totals.unmet.requests"] = v(t["unmet"]["requests"])
+    out["demand.totals.fill_rate_pct"] = v(t["fill_rate_pct"])
+    ct = cap["totals"]
+    out["headline.registered"] = v(ct["registered"])
+    out["headline.operational"] = v(ct["operational"])
+    out["headline.gap"] = v(ct["registered"] - ct["operational"])
+    out["headline.occupancy_pct"] = v(ct["occupancy_pct"])
+    out["headline.income_pence"] = v(inc["totals"]["income_pence"])
+    out["headline.cost_avoided_pence"] = v(inc["totals"]["cost_avoided_pence"])
+    out["headline.unmet"] = v(t["unmet"]["requests"])
+    return out
+
+
+async def test_an_authority_sees_its_own_rows_and_the_region(
+    http: httpx.AsyncClient, browser: httpx.AsyncClient, market: Market
+) -> None:
+    buyer = market.buyer
+    assert (await sign_in(browser, buyer)).status_code == 303
+    page = Page((await browser.get("/board")).text)
+    mine, theirs = buyer.authority, market.seller.authority
+    assert f"capacity.{mine}.registered" in page.figures
+    assert f"income.{mine}.spend_pence" in page.figures
+    assert not [k for k in page.figures if f".{theirs}." in k]
+    # the region's totals are there, equal to the API's for this client
+    cap = await api(http, buyer, "/reports/capacity", on=market.today.isoformat())
+    assert page.figures["capacity.totals.registered"] == str(cap["totals"]["registered"])
+    # another region's board is refused, as in the API
+    r = await browser.get("/board", params={"region": "elsewhere"})
+    assert r.status_code == 403 and "own region" in r.text
+    r = await browser.get("/board/csv/capacity", params={"region": "elsewhere"})
+    assert r.status_code == 403
+
+
+async def test_bad_dates_are_explained_not_used(browser: httpx.AsyncClient, market: Market) -> None:
+    assert (await sign_in(browser, market.region.admin)).status_code == 303
+    for params, words in [
+        ({"on": "2026-02-30"}, "must be a day"),
+        ({"on": "99999-01-01"}, "must be a day"),
+        ({"from": "2026-05-01", "to": "2026-04-01"}, "end after it starts"),
+        ({"from": "2000-01-01", "to": "2026-01-01"}, "ten years"),
+        ({"on": "1066-10-14"}, "between 2000 and 2100"),
+    ]:
+        r = await browser.get("/board", params=params)
+        assert r.status_code == 422 and words in r.text, (params, r.status_code)
+        assert 'role="alert"' in r.text
+    r = await browser.get("/board/csv/income", params={"from": "x"})
+    assert r.status_code == 422
+
+
+async def test_sign_out_needs_the_page_token_and_ends_the_session(
+    browser: httpx.AsyncClient, market: Market
+) -> None:
+    assert (await sign_in(browser, market.region.admin)).status_code == 303
+    cookie = browser.cookies[SESSION_COOKIE]
+    page = Page((await browser.get("/board")).text)
+    (sign_out,) = [f for f in page.forms if f.get("action") == "/board/sign-out"]
+    # a forged sign-out (another site's form) does nothing
+    r = await browser.post("/board/sign-out", data={"csrf_token": "forged"})
+    assert r.status_code == 403
+    assert (await browser.get("/board")).status_code == 200
+    r = await browser.post("/board/sign-out", data=sign_out["inputs"])
+    assert r.status_code == 303 and r.headers["location"] == "/board/sign-in"
+    # the old cookie, replayed, is no session any more
+    browser.cookies.set(SESSION_COOKIE, cookie)
+    assert (await browser.get("/board")).status_code == 303
+
+
+async def test_revoking_the_client_ends_its_sessions(
+    http: httpx.AsyncClient, browser: httpx.AsyncClient, market: Market
+) -> None:
+    admin = market.region.admin
+    r = await http.post(
+        "/clients",
+        json={"region": market.region.slug, "scopes": ["reports:read"], "name": "board"},
+        headers=admin.h,
+    )
+    assert r.status_code == 201, r.text
+    made = r.json()
+    board = Actor(made["client_id"], made["client_secret"], "", None, market.region.slug)
+    assert (await sign_in(browser, board)).status_code == 303
+    assert (await browser.get("/board")).status_code == 200
+    r = await http.delete(f"/clients/{board.client_id}", headers=admin.h)
+    assert r.status_code in (200, 204), r.text
+    assert (await browser.get("/board")).status_code == 303
+
+
+async def test_secure_cookie_over_https(http: httpx.AsyncClient, market: Market) -> None:
+    async with httpx.AsyncClient(transport=http._transport, base_url="https://coop.test") as b:
+        r = await sign_in(b, market.region.admin)
+        assert r.status_code == 303
+        cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
+        assert "Secure" in cookie
+
+
+_ = (timedelta, days, ADMIN_SCOPES)
