@@ -31,12 +31,12 @@ from coop.board import sessions
 from coop.board.figures import (
     STATES,
     Dates,
-    add_months,
     gather,
     month_label,
     pct,
     pounds,
     region_name,
+    whole_pounds,
 )
 from coop.clock import local_date
 from coop.errors import Problem
@@ -62,7 +62,7 @@ HEADERS = {
 MAX_FIELD = 200
 BOARD_OPT = {PUBLIC_OPT: True}  # the board checks its own cookie, not a bearer token
 CSV_HEADERS = {k: v for k, v in HEADERS.items() if k != "Content-Security-Policy"}
-CSV_REPORTS = ("capacity", "capacity-series", "income", "demand")
+CSV_REPORTS = ("capacity", "capacity-series", "own-series", "income", "demand")
 
 
 def template_config() -> TemplateConfig:
@@ -73,7 +73,9 @@ def template_config() -> TemplateConfig:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(pounds=pounds, pct=pct, month=month_label, region=region_name)
+    env.filters.update(
+        pounds=pounds, whole_pounds=whole_pounds, pct=pct, month=month_label, region=region_name
+    )
     return TemplateConfig(instance=JinjaTemplateEngine.from_environment(env))
 
 
@@ -82,7 +84,24 @@ class BadInput(Exception):
 
 
 def _secure(request: Request) -> bool:
-    return request.url.scheme == "https" or request.headers.get("x-forwarded-proto") == "https"
+    """Served over HTTPS: directly, behind a proxy that says so, or at an https address."""
+    coop = request.app.state.coop
+    return (
+        request.url.scheme == "https"
+        or request.headers.get("x-forwarded-proto") == "https"
+        or coop.settings.issuer.startswith("https://")
+    )
+
+
+def _cross_site(request: Request) -> bool:
+    """A form posted from another site (the browser says so): refused before anything."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None or origin == "null":
+        return origin == "null"
+    return origin.rstrip("/") != str(request.base_url).rstrip("/")
 
 
 def _cookie(request: Request, key: str, value: str, max_age: int, path: str) -> Cookie:
@@ -200,8 +219,6 @@ class BoardController(Controller):
                 "b": b,
                 "query": query,
                 "regions": [who.region],
-                "series_from": add_months(dates.on, -11),
-                "series_to": add_months(dates.on, 1),
             },
             status=422 if context["error"] else 200,
         )
@@ -227,14 +244,10 @@ class BoardController(Controller):
             return _page(request, "error.html", {"session": session, "problem": problem}, 422)
         if report == "capacity":
             rows = capacity.capacity_csv(await capacity.capacity_on(coop.engine, view, dates.on))
-        elif report == "capacity-series":
-            series = await capacity.capacity_series(
-                coop.engine,
-                view,
-                add_months(dates.on, -11),
-                add_months(dates.on, 1),
-                "month",
-            )
+        elif report in ("capacity-series", "own-series"):
+            start, end = dates.series
+            own = view.authority if report == "own-series" else None
+            series = await capacity.capacity_series(coop.engine, view, start, end, "month", own)
             rows = capacity.series_csv(series)
         elif report == "income":
             rows = income.income_csv(
@@ -251,17 +264,23 @@ class BoardController(Controller):
         return response
 
     @get("/sign-in")
-    async def sign_in_form(self, request: Request, coop: CoopDep) -> Response | Template:
-        if await _session(request, coop) is not None:
-            return Redirect("/board", status_code=303, headers=HEADERS)
-        return self._sign_in(request)
+    async def sign_in_form(self, request: Request, coop: CoopDep) -> Template:
+        """The form; a person already signed in may sign in as another client (which ends
+        the session they have)."""
+        return self._sign_in(request, signed_in=await _session(request, coop))
 
-    def _sign_in(self, request: Request, error: str | None = None, status: int = 200) -> Template:
+    def _sign_in(
+        self,
+        request: Request,
+        error: str | None = None,
+        status: int = 200,
+        signed_in: sessions.BoardSession | None = None,
+    ) -> Template:
         csrf = sessions.new_token()
         return _page(
             request,
             "sign_in.html",
-            {"csrf": csrf, "error": error, "session": None},
+            {"csrf": csrf, "error": error, "session": None, "signed_in": signed_in},
             status,
             cookies=[
                 _cookie(request, sessions.SIGN_IN_COOKIE, csrf, sessions.SIGN_IN_SECONDS, SIGN_IN)
@@ -271,7 +290,9 @@ class BoardController(Controller):
     @post("/sign-in", status_code=303)
     async def sign_in(self, request: Request, coop: CoopDep) -> Response | Template:
         form = await _form(request)
-        if not sessions.same(form.get("csrf_token"), request.cookies.get(sessions.SIGN_IN_COOKIE)):
+        if _cross_site(request) or not sessions.same(
+            form.get("csrf_token"), request.cookies.get(sessions.SIGN_IN_COOKIE)
+        ):
             return self._sign_in(
                 request, "The sign-in form had expired. Please try again.", status=403
             )
@@ -297,6 +318,8 @@ class BoardController(Controller):
             authority=client.authority,
             scopes=frozenset(client.scopes),
         )
+        # a new session id at every sign-in; the one the browser held (if any) ends
+        await sessions.end(coop.redis, request.cookies.get(sessions.SESSION_COOKIE))
         session_id, _session_data = await sessions.create(coop.redis, who)
         return Redirect(
             "/board",
@@ -315,11 +338,12 @@ class BoardController(Controller):
         form = await _form(request)
         cookie = request.cookies.get(sessions.SESSION_COOKIE)
         session = await sessions.load(coop.redis, cookie) if coop.redis is not None else None
-        if session is not None and not sessions.same(form.get("csrf_token"), session.csrf):
+        if session is None:  # nothing to end: change nothing
+            return _to_sign_in()
+        if _cross_site(request) or not sessions.same(form.get("csrf_token"), session.csrf):
             problem = Problem(403, "csrf_failed", "The form was not this page's: not signed out.")
             return _page(request, "error.html", {"session": session, "problem": problem}, 403)
-        if coop.redis is not None:
-            await sessions.end(coop.redis, cookie)
+        await sessions.end(coop.redis, cookie)
         return Redirect(
             SIGN_IN,
             status_code=303,

@@ -56,8 +56,9 @@ def _options(**extra: object) -> dict[str, object]:
         "truncate_legend": -1,
         "truncate_label": -1,
         "width": 900,
-        "height": 420,
+        "height": 440,
         "margin": 16,
+        "margin_bottom": 40,  # room for the legend's last row
         "show_y_guides": True,
         **extra,
     }
@@ -83,10 +84,25 @@ def _render(chart: pygal.graph.graph.Graph) -> str:
     return chart.render(is_unicode=True)
 
 
+def whole_ticks(top: float) -> list[int]:
+    """Whole-number axis labels from 0 past ``top``: at most about eight of them (counts of
+    beds or requests have no fractions)."""
+    top = max(int(top), 1)
+    step, ladder = 1, (1, 2, 5)  # 1, 2, 5, 10, 20, 50, ...
+    rung = 0
+    while top / step > 8:
+        rung += 1
+        step = ladder[rung % 3] * 10 ** (rung // 3)
+    return list(range(0, top + step, step))
+
+
 def stacked_bars(
     labels: Sequence[str], series: Sequence[tuple[str, Sequence[int]]], *, y_title: str, alt: str
 ) -> Chart:
-    chart = pygal.StackedBar(**_options(x_label_rotation=-30, y_title=y_title))
+    tallest = max((sum(col) for col in zip(*(v for _n, v in series), strict=True)), default=0)
+    chart = pygal.StackedBar(
+        **_options(x_label_rotation=-30, y_title=y_title, y_labels=whole_ticks(tallest))
+    )
     chart.x_labels = list(labels)
     for name, values in series:
         chart.add(name, list(values))
@@ -101,7 +117,11 @@ def bars(
     alt: str,
     money: bool = False,
 ) -> Chart:
-    extra: dict[str, object] = {"value_formatter": _pounds, "formatter": _pounds} if money else {}
+    extra: dict[str, object] = (
+        {"value_formatter": _pounds, "formatter": _pounds}
+        if money
+        else {"y_labels": whole_ticks(max((max(v, default=0) for _n, v in series), default=0))}
+    )
     chart = pygal.Bar(**_options(x_label_rotation=-30, y_title=y_title, **extra))
     chart.x_labels = list(labels)
     for name, values in series:
@@ -126,6 +146,8 @@ def lines(
         )
     )
     chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, list(values))
+    for i, (name, values) in enumerate(series):
+        # the second line is dashed: told apart without its colour
+        style = {"width": 3, "dasharray": "10, 6"} if i else {"width": 3}
+        chart.add(name, list(values), stroke_style=style)
     return Chart(_render(chart), alt)

@@ -8,7 +8,6 @@ module only picks them, names them for people and draws them.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -64,6 +63,11 @@ class Dates:
         return cls(on=today, start=add_months(end, -12), end=end)
 
     @property
+    def series(self) -> tuple[date, date]:
+        """The occupancy series: the twelve months to the capacity day's, up to that day."""
+        return add_months(self.on, -11), self.on + timedelta(days=1)
+
+    @property
     def label(self) -> str:
         """The period for people: its first and last days (``end`` is not in it)."""
         last = self.end - timedelta(days=1)
@@ -85,6 +89,14 @@ def pounds(pence: int | None) -> str:
     sign = "−" if pence < 0 else ""
     whole, part = divmod(abs(pence), 100)
     return f"{sign}£{whole:,}.{part:02d}"
+
+
+def whole_pounds(pence: int | None) -> str:
+    """Pence as whole pounds, rounded half-up (away from zero): ``1234550`` → ``£12,346``."""
+    if pence is None:
+        return "—"
+    sign = "−" if pence < 0 else ""
+    return f"{sign}£{(abs(pence) + 50) // 100:,}"
 
 
 def pct(value: float | None) -> str:
@@ -146,27 +158,22 @@ async def _names(engine: AsyncEngine, region: str) -> dict[str, str]:
 
 async def gather(engine: AsyncEngine, view: ReportView, dates: Dates) -> Board:
     """The four reports for ``view`` (the same services as the API), and the charts."""
-    series_from = add_months(dates.on, -11)
-    series_to = add_months(dates.on, 1)
-    cap, series, own, inc, dem, names = await asyncio.gather(
-        capacity.capacity_on(engine, view, dates.on),
-        capacity.capacity_series(engine, view, series_from, series_to, "month"),
-        (
-            capacity.capacity_series(engine, view, series_from, series_to, "month", view.authority)
-            if view.authority
-            else _none()
-        ),
-        income.income_report(engine, view, dates.start, dates.end),
-        demand.demand_report(engine, view, dates.start, dates.end),
-        _names(engine, view.region),
+    # One report after another: a page takes one pooled connection at a time, so people
+    # refreshing the board never starve the API's pool.
+    start, end = dates.series
+    cap = await capacity.capacity_on(engine, view, dates.on)
+    series = await capacity.capacity_series(engine, view, start, end, "month")
+    own = (
+        await capacity.capacity_series(engine, view, start, end, "month", view.authority)
+        if view.authority
+        else None
     )
+    inc = await income.income_report(engine, view, dates.start, dates.end)
+    dem = await demand.demand_report(engine, view, dates.start, dates.end)
+    names = await _names(engine, view.region)
     board = Board(view, dates, names, cap, series, own, inc, dem)
     board.charts = draw(board)
     return board
-
-
-async def _none() -> None:
-    return None
 
 
 def draw(b: Board) -> dict[str, charts.Chart]:
@@ -189,15 +196,19 @@ def draw(b: Board) -> dict[str, charts.Chart]:
     lines = [("Region", [s.occupancy_pct for s in steps])]
     if b.own_series is not None:
         lines.append((b.name(b.view.authority or ""), [s.occupancy_pct for s in b.own_series.rows]))
+    first, last = (month_label(steps[0].from_), month_label(steps[-1].from_)) if steps else ("", "")
+    own = (
+        f" A second, dashed line shows {b.name(b.view.authority or '')}'s own homes."
+        if b.own_series is not None
+        else ""
+    )
     out["occupancy"] = charts.lines(
         [month_label(s.from_) for s in steps],
         lines,
         y_title="Occupancy %",
-        alt="Line chart: occupancy (occupied bed-days as a percentage of operational "
-        f"bed-days) for each of the twelve months from {month_label(steps[0].from_)} to "
-        f"{month_label(steps[-1].from_)}. The table below gives every month's figure."
-        if steps
-        else "Line chart of occupancy: no months to show.",
+        alt="Line chart: the region's occupancy (occupied bed-days as a percentage of "
+        f"operational bed-days) for each month from {first} to {last}, up to "
+        f"{b.dates.on:%-d %B %Y}.{own} The table below gives every month's figure.",
     )
     inc_rows = b.income.rows
     out["income"] = charts.bars(
@@ -214,6 +225,8 @@ def draw(b: Board) -> dict[str, charts.Chart]:
         f"{b.dates.label}. The table below gives every figure.",
     )
     unmet = b.unmet_by_need
+    if not any(n for _code, _asked, n, _miss in unmet):
+        return out  # nothing unmet: the table says so, a chart of zeros would not
     out["unmet"] = charts.bars(
         [code for code, *_ in unmet],
         [("Unmet requests", [n for _code, _asked, n, _miss in unmet])],

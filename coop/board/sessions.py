@@ -28,7 +28,7 @@ from coop.auth.principal import Principal
 
 SESSION_COOKIE = "coop_board"
 SIGN_IN_COOKIE = "coop_board_csrf"
-#: a board session lasts a working day; each page moves it on (sliding)
+#: a board session lasts a working day from sign-in (the cookie and Redis alike)
 SESSION_SECONDS = 8 * 3600
 #: a sign-in form stays good for half an hour
 SIGN_IN_SECONDS = 1800
@@ -86,13 +86,12 @@ async def create(redis: Any, who: Principal) -> tuple[str, BoardSession]:
 
 
 async def load(redis: Any, session_id: str | None) -> BoardSession | None:
-    """The session the cookie names, moved on by another working day; ``None`` if none."""
+    """The session the cookie names; ``None`` if none (or it has run its eight hours)."""
     if not session_id or len(session_id) > MAX_TOKEN:
         return None
     raw = await redis.get(_key(session_id))
     if raw is None:
         return None
-    await redis.expire(_key(session_id), SESSION_SECONDS)
     return msgspec.json.decode(raw, type=BoardSession)
 
 

@@ -119,14 +119,13 @@ async def test_sign_in_form_is_accessible_and_protected(browser: httpx.AsyncClie
 async def test_sign_in_refusals_make_no_session(browser: httpx.AsyncClient, market: Market) -> None:
     board = market.region.admin
     # no CSRF token, or the wrong one: refused before the secret is looked at
-    form = Page((await browser.get("/board/sign-in")).text).forms[0]["inputs"]
+    assert (await browser.get("/board/sign-in")).status_code == 200
     for token in (None, "x" * 43, ""):
         data = {"client_id": board.client_id, "client_secret": board.secret}
         if token is not None:
             data["csrf_token"] = token
         r = await browser.post("/board/sign-in", data=data)
         assert r.status_code == 403 and "expired" in r.text
-    assert form["csrf_token"] not in r.text or True
     r = await sign_in(browser, board, secret="wrong")
     assert r.status_code == 401 and "do not match" in r.text
     # a client without reports:read may not use the board
@@ -178,7 +177,7 @@ async def test_board_figures_equal_the_api(
         step="month",
         **{
             "from": add_months(today, -11).isoformat(),
-            "to": add_months(today, 1).isoformat(),
+            "to": (today + timedelta(days=1)).isoformat(),
         },
     )
     expected = figures_of(cap, inc, dem, series)
@@ -262,24 +261,102 @@ def figures_of(cap: dict, inc: dict, dem: dict, series: dict) -> dict[str, str]:
     return out
 
 
+async def board_figures(http: httpx.AsyncClient, actor: Actor, today: date) -> dict[str, str]:
+    """What the board must show ``actor`` with the default dates, from the API."""
+    dates = Dates.default(today)
+    period = {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
+    series = {
+        "step": "month",
+        "from": add_months(today, -11).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat(),
+    }
+    expected = figures_of(
+        await api(http, actor, "/reports/capacity", on=today.isoformat()),
+        await api(http, actor, "/reports/income", **period),
+        await api(http, actor, "/reports/demand", **period),
+        await api(http, actor, "/reports/capacity/series", **series),
+    )
+    if actor.authority:
+        own = await api(
+            http, actor, "/reports/capacity/series", authority=actor.authority, **series
+        )
+        for step in own["rows"]:
+            value = step["occupancy_pct"]
+            expected[f"own_series.{step['from']}.occupancy_pct"] = (
+                "" if value is None else str(value)
+            )
+    return expected
+
+
 async def test_an_authority_sees_its_own_rows_and_the_region(
     http: httpx.AsyncClient, browser: httpx.AsyncClient, market: Market
 ) -> None:
     buyer = market.buyer
     assert (await sign_in(browser, buyer)).status_code == 303
-    page = Page((await browser.get("/board")).text)
+    r = await browser.get("/board")
+    page = Page(r.text)
     mine, theirs = buyer.authority, market.seller.authority
     assert f"capacity.{mine}.registered" in page.figures
     assert f"income.{mine}.spend_pence" in page.figures
     assert not [k for k in page.figures if f".{theirs}." in k]
-    # the region's totals are there, equal to the API's for this client
-    cap = await api(http, buyer, "/reports/capacity", on=market.today.isoformat())
-    assert page.figures["capacity.totals.registered"] == str(cap["totals"]["registered"])
+    assert theirs not in r.text
+    # every figure, its own series included, is the API's for this client
+    expected = await board_figures(http, buyer, market.today)
+    assert any(k.startswith("own_series.") for k in expected)
+    assert {k: page.figures.get(k) for k in expected} == expected
+    # its own series has a CSV too, and no CSV names the other council
+    for report in ("capacity", "capacity-series", "own-series", "income", "demand"):
+        r = await browser.get(f"/board/csv/{report}")
+        assert r.status_code == 200 and theirs not in r.text, report
     # another region's board is refused, as in the API
     r = await browser.get("/board", params={"region": "elsewhere"})
     assert r.status_code == 403 and "own region" in r.text
     r = await browser.get("/board/csv/capacity", params={"region": "elsewhere"})
     assert r.status_code == 403
+
+
+async def test_forms_from_another_site_change_nothing(
+    http: httpx.AsyncClient, browser: httpx.AsyncClient, market: Market
+) -> None:
+    board = market.region.admin
+    # a sign-in posted from another site, even with a planted cookie and token, is refused
+    form = Page((await browser.get("/board/sign-in")).text).forms[0]["inputs"]
+    r = await browser.post(
+        "/board/sign-in",
+        data={
+            "csrf_token": form["csrf_token"],
+            "client_id": board.client_id,
+            "client_secret": board.secret,
+        },
+        headers={"Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403 and SESSION_COOKIE not in browser.cookies
+    assert (await sign_in(browser, board)).status_code == 303
+    page = Page((await browser.get("/board")).text)
+    (sign_out,) = [f for f in page.forms if f.get("action") == "/board/sign-out"]
+    # the page's own token, from another site's page: refused
+    r = await browser.post(
+        "/board/sign-out", data=sign_out["inputs"], headers={"Origin": "https://evil.example"}
+    )
+    assert r.status_code == 403
+    assert (await browser.get("/board")).status_code == 200
+    # with no session cookie at all (SameSite=Lax drops it cross-site): nothing to change
+    async with httpx.AsyncClient(transport=http._transport, base_url="http://coop.test") as other:
+        r = await other.post("/board/sign-out", data={})
+        assert r.status_code == 303 and "set-cookie" not in r.headers
+    assert (await browser.get("/board")).status_code == 200
+
+
+async def test_signing_in_again_ends_the_old_session(
+    browser: httpx.AsyncClient, market: Market
+) -> None:
+    assert (await sign_in(browser, market.region.admin)).status_code == 303
+    old = browser.cookies[SESSION_COOKIE]
+    assert (await sign_in(browser, market.buyer)).status_code == 303
+    assert browser.cookies[SESSION_COOKIE] != old
+    async with httpx.AsyncClient(transport=browser._transport, base_url="http://coop.test") as b:
+        b.cookies.set(SESSION_COOKIE, old)
+        assert (await b.get("/board")).status_code == 303
 
 
 async def test_bad_dates_are_explained_not_used(browser: httpx.AsyncClient, market: Market) -> None:
