@@ -1,4 +1,4 @@
-"""The ``coop`` command: serve, worker, migrate, authorities, clients, keys, bench."""
+"""The ``coop`` command: serve, demo, worker, migrate, authorities, clients, keys, bench."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import logging
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -78,7 +78,14 @@ def services(settings: Settings, *, redis: bool, migrate: bool = False) -> Itera
 # -- serve and worker ------------------------------------------------------------------------
 
 
-async def _serve(settings: Settings, host: str, port: int, with_worker: bool) -> None:
+async def _serve(
+    settings: Settings,
+    host: str,
+    port: int,
+    with_worker: bool,
+    on_started: Callable[[], None] | None = None,
+) -> None:
+    """Serve until stopped; ``on_started`` is called once the server listens."""
     import uvicorn
 
     from coop.app import create_app
@@ -95,14 +102,25 @@ async def _serve(settings: Settings, host: str, port: int, with_worker: bool) ->
 
         worker = build_worker(settings, handle_signals=False)
         task = asyncio.create_task(worker.async_run())
+    watch = asyncio.create_task(_when_started(server, on_started)) if on_started else None
     try:
         await server.serve()
     finally:
+        if watch is not None:
+            watch.cancel()
         if worker is not None and task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
             await worker.close()
+
+
+async def _when_started(server: Any, then: Callable[[], None]) -> None:
+    while not server.started:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    then()
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -111,6 +129,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         log.info("coop on http://%s:%s (data: %s)", args.host, args.port, s.data_path)
         asyncio.run(_serve(s, args.host, args.port, with_worker))
     return 0
+
+
+def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Load the demo region into a fresh embedded data directory (once), then serve."""
+    from coop.demo import run
+
+    return run(
+        settings,
+        seed=args.seed,
+        host=args.host,
+        port=args.port,
+        data_dir=getattr(args, "data_dir", None),
+        services=services,
+        serve=_serve,
+    )
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -356,6 +389,29 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--with-worker", action="store_true", help="run the arq worker in-process")
     serve.set_defaults(fn=cmd_serve)
+
+    demo = sub.add_parser(
+        "demo",
+        help="load a living East of England region (once), then serve it",
+        description="On the embedded default (PostgreSQL and Redis under the data directory: "
+        "--data-dir, else COOP_DATA_DIR, else ./.coop), load the demo region from an empty "
+        "directory: the East of England's eleven authorities, a few dozen council homes and a "
+        "year of requests, offers, placements and settlements made through the real services "
+        "under a moved clock. Then serve like `coop serve`, after printing each demo role's "
+        "client credentials (also saved in DATA_DIR/demo.json), the board URL and the API docs "
+        "URL. A second run on the same directory serves at once. COOP_DATABASE_URL and "
+        "COOP_REDIS_URL are ignored: the demo never touches a configured database. A "
+        "directory holding another database is refused (exit 2).",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="the demo's random seed (default 1)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument(
+        "--data-dir",
+        default=argparse.SUPPRESS,
+        help="the data directory (default: COOP_DATA_DIR, else ./.coop)",
+    )
+    demo.set_defaults(fn=cmd_demo)
 
     sub.add_parser("worker", help="run the arq worker").set_defaults(fn=cmd_worker)
     sub.add_parser("migrate", help="upgrade the database to head").set_defaults(fn=cmd_migrate)

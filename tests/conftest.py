@@ -25,6 +25,7 @@ from coop.app import create_app
 from coop.clock import FrozenClock
 from coop.context import Coop
 from coop.settings import Settings
+from tests.demo_server import demo_server  # noqa: F401 - the session's `coop demo`, for any folder
 from tests.support import Lifespan, Region
 
 ISSUER = "http://coop.test"
