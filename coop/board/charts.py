@@ -80,8 +80,19 @@ def _pounds(value: float | None) -> str:
     return "" if value is None else f"£{value:,.0f}"
 
 
-def _render(chart: pygal.graph.graph.Graph) -> str:
-    return chart.render(is_unicode=True)
+def _draw(
+    chart: pygal.graph.graph.Graph,
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float | int | None]]],
+    alt: str,
+    styles: Sequence[dict[str, object] | None] = (),
+) -> Chart:
+    """The chart with its labels and series, drawn: SVG text, no XML declaration."""
+    chart.x_labels = list(labels)
+    for i, (name, values) in enumerate(series):
+        style = styles[i] if i < len(styles) else None
+        chart.add(name, list(values), **({"stroke_style": style} if style else {}))
+    return Chart(chart.render(is_unicode=True), alt)
 
 
 def whole_ticks(top: float) -> list[int]:
@@ -103,10 +114,7 @@ def stacked_bars(
     chart = pygal.StackedBar(
         **_options(x_label_rotation=-30, y_title=y_title, y_labels=whole_ticks(tallest))
     )
-    chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, list(values))
-    return Chart(_render(chart), alt)
+    return _draw(chart, labels, series, alt)
 
 
 def bars(
@@ -123,10 +131,7 @@ def bars(
         else {"y_labels": whole_ticks(max((max(v, default=0) for _n, v in series), default=0))}
     )
     chart = pygal.Bar(**_options(x_label_rotation=-30, y_title=y_title, **extra))
-    chart.x_labels = list(labels)
-    for name, values in series:
-        chart.add(name, list(values))
-    return Chart(_render(chart), alt)
+    return _draw(chart, labels, series, alt)
 
 
 def lines(
@@ -145,9 +150,5 @@ def lines(
             stroke_style={"width": 3},
         )
     )
-    chart.x_labels = list(labels)
-    for i, (name, values) in enumerate(series):
-        # the second line is dashed: told apart without its colour
-        style = {"width": 3, "dasharray": "10, 6"} if i else {"width": 3}
-        chart.add(name, list(values), stroke_style=style)
-    return Chart(_render(chart), alt)
+    # the second line is dashed: told apart without its colour
+    return _draw(chart, labels, series, alt, [{"width": 3}, {"width": 3, "dasharray": "10, 6"}])

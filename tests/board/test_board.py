@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import AsyncIterator
 from datetime import date, timedelta
-from html.parser import HTMLParser
 from typing import Any
 
 import httpx
@@ -15,36 +13,9 @@ import pytest
 
 from coop.board.figures import Dates, add_months, pounds
 from coop.board.sessions import SESSION_COOKIE
-from tests.settlement.support import Market, days
-from tests.support import ADMIN_SCOPES, Actor
-
-
-class Page(HTMLParser):
-    """The figures (``data-figure`` → ``data-value``), forms and links of a page."""
-
-    def __init__(self, html: str) -> None:
-        super().__init__()
-        self.figures: dict[str, str] = {}
-        self.forms: list[dict[str, Any]] = []
-        self.links: list[str] = []
-        self.imgs: list[dict[str, str | None]] = []
-        self.headings: list[int] = []
-        self.feed(html)
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        a = dict(attrs)
-        if "data-figure" in a:
-            self.figures[a["data-figure"] or ""] = a.get("data-value") or ""
-        if tag == "form":
-            self.forms.append({**a, "inputs": {}})
-        if tag == "input" and self.forms:
-            self.forms[-1]["inputs"][a.get("name")] = a.get("value")
-        if tag == "a" and a.get("href"):
-            self.links.append(a["href"] or "")
-        if tag == "img":
-            self.imgs.append(a)
-        if re.fullmatch(r"h[1-6]", tag):
-            self.headings.append(int(tag[1]))
+from tests.board.support import Page, figures_of
+from tests.settlement.support import Market
+from tests.support import Actor
 
 
 @pytest.fixture
@@ -210,57 +181,6 @@ async def test_board_figures_equal_the_api(
     assert list(csv.reader(io.StringIO(r.text))) == list(csv.reader(io.StringIO(r2.text)))
 
 
-def figures_of(cap: dict, inc: dict, dem: dict, series: dict) -> dict[str, str]:
-    """What the page's ``data-figure`` cells must hold, from the API's JSON."""
-
-    def v(x: Any) -> str:
-        return "" if x is None else str(x)
-
-    out: dict[str, str] = {}
-    fields = [
-        "registered",
-        "operational",
-        "occupied_own",
-        "occupied_sold",
-        "reserved",
-        "vacant_offered",
-        "vacant_not_offered",
-        "occupancy_pct",
-    ]
-    for row, key in [*((r, r["authority"]) for r in cap["rows"]), (cap["totals"], "totals")]:
-        for f in fields:
-            out[f"capacity.{key}.{f}"] = v(row[f])
-        out[f"capacity.{key}.out_of_use"] = v(sum(row["out_of_use"].values()))
-    money = [
-        "income_pence",
-        "spend_pence",
-        "net_pence",
-        "bed_days_sold",
-        "bed_days_bought",
-        "avg_weekly_price_pence",
-        "cost_avoided_pence",
-    ]
-    for row, key in [*((r, r["authority"]) for r in inc["rows"]), (inc["totals"], "totals")]:
-        for f in money:
-            out[f"income.{key}.{f}"] = v(row[f])
-    for step in series["rows"]:
-        out[f"series.{step['from']}.occupancy_pct"] = v(step["occupancy_pct"])
-        out[f"series.{step['from']}.registered"] = v(step["registered"])
-    t = dem["totals"]
-    out["demand.totals.requests"] = v(t["requests"])
-    out["demand.totals.unmet.requests"] = v(t["unmet"]["requests"])
-    out["demand.totals.fill_rate_pct"] = v(t["fill_rate_pct"])
-    ct = cap["totals"]
-    out["headline.registered"] = v(ct["registered"])
-    out["headline.operational"] = v(ct["operational"])
-    out["headline.gap"] = v(ct["registered"] - ct["operational"])
-    out["headline.occupancy_pct"] = v(ct["occupancy_pct"])
-    out["headline.income_pence"] = v(inc["totals"]["income_pence"])
-    out["headline.cost_avoided_pence"] = v(inc["totals"]["cost_avoided_pence"])
-    out["headline.unmet"] = v(t["unmet"]["requests"])
-    return out
-
-
 async def board_figures(http: httpx.AsyncClient, actor: Actor, today: date) -> dict[str, str]:
     """What the board must show ``actor`` with the default dates, from the API."""
     dates = Dates.default(today)
@@ -418,6 +338,3 @@ async def test_secure_cookie_over_https(http: httpx.AsyncClient, market: Market)
         assert r.status_code == 303
         cookie = next(c for c in r.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE))
         assert "Secure" in cookie
-
-
-_ = (timedelta, days, ADMIN_SCOPES)

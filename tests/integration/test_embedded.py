@@ -23,6 +23,9 @@ import httpx
 import psutil
 import pytest
 
+#: starts its own embedded servers whatever COOP_TEST_* say: .ci/run runs it on one path
+pytestmark = pytest.mark.own_servers
+
 COOP = str(Path(sys.executable).with_name("coop"))
 
 
