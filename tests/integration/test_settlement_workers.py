@@ -243,15 +243,29 @@ async def _until(predicate: Callable[[], Any], seconds: float, what: str) -> Any
 async def _end_sessions_of_the_dead(engine: AsyncEngine) -> None:
     """PostgreSQL notices a dead client only when it next reads from its socket (a session
     waiting on a lock or committing does not): end the killed worker's sessions as it would,
-    so that the next worker finds the region's lock free at once."""
+    so that the next worker finds the region's lock free at once. Wait until they are gone:
+    a session being ended still shows its last statement and holds its locks, and would be
+    taken for the next worker's run (seen on a loaded machine)."""
     async with engine.connect() as conn:
-        await conn.execute(
+        # in the select list, not the WHERE: only the rows the WHERE keeps are ended
+        rows = await conn.execute(
             sa.text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND application_name = 'coop'"
             )
         )
+        ended = [pid for pid, _ in rows]
         await conn.commit()
+
+    async def gone() -> bool:
+        async with engine.connect() as conn:
+            left = await conn.scalar(
+                sa.text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                {"pids": ended},
+            )
+        return left == 0
+
+    await _until(gone, 30, "the killed worker's sessions to end")
 
 
 #: points of a run, in order, as PostgreSQL shows the worker's transaction: the statement it
