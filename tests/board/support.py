@@ -91,27 +91,47 @@ def figures_of(cap: dict, inc: dict, dem: dict, series: dict) -> dict[str, str]:
     return out
 
 
-def api_figures(base: str, bearer: str, today: date) -> dict[str, str]:
-    """What the board must show, from the API, for the same client and default dates."""
+def report_queries(today: date, authority: str | None = None) -> dict[str, tuple[str, dict]]:
+    """The API calls whose answers the board shows with its default dates (for a council's
+    client, its own series too): name -> (path, parameters)."""
     dates = Dates.default(today)
     period = {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
-    h = {"Authorization": f"Bearer {bearer}"}
+    series = {
+        "step": "month",
+        "from": add_months(today, -11).isoformat(),
+        "to": (today + timedelta(days=1)).isoformat(),
+    }
+    queries = {
+        "capacity": ("/reports/capacity", {"on": today.isoformat()}),
+        "income": ("/reports/income", period),
+        "demand": ("/reports/demand", period),
+        "series": ("/reports/capacity/series", series),
+    }
+    if authority:
+        queries["own"] = ("/reports/capacity/series", {**series, "authority": authority})
+    return queries
 
-    def get(path: str, **params: str) -> Any:
-        r = httpx.get(f"{base}{path}", params=params, headers=h, timeout=60)
+
+def expected_figures(answers: dict[str, Any]) -> dict[str, str]:
+    """What the page's ``data-figure`` cells must hold, from the answers to
+    :func:`report_queries`."""
+    out = figures_of(answers["capacity"], answers["income"], answers["demand"], answers["series"])
+    for step in answers.get("own", {"rows": []})["rows"]:
+        value = step["occupancy_pct"]
+        out[f"own_series.{step['from']}.occupancy_pct"] = "" if value is None else str(value)
+    return out
+
+
+def api_figures(base: str, bearer: str, today: date) -> dict[str, str]:
+    """What the board must show, from a running server's API, for the same client."""
+    answers = {}
+    for name, (path, params) in report_queries(today).items():
+        r = httpx.get(
+            f"{base}{path}",
+            params=params,
+            headers={"Authorization": f"Bearer {bearer}"},
+            timeout=60,
+        )
         assert r.status_code == 200, r.text
-        return r.json()
-
-    return figures_of(
-        get("/reports/capacity", on=today.isoformat()),
-        get("/reports/income", **period),
-        get("/reports/demand", **period),
-        get(
-            "/reports/capacity/series",
-            step="month",
-            **{
-                "from": add_months(today, -11).isoformat(),
-                "to": (today + timedelta(days=1)).isoformat(),
-            },
-        ),
-    )
+        answers[name] = r.json()
+    return expected_figures(answers)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import httpx
 import pytest
 
-from coop.board.figures import Dates, add_months, pounds
+from coop.board.figures import Dates, pounds
 from coop.board.sessions import SESSION_COOKIE
-from tests.board.support import Page, figures_of
+from tests.board.support import Page, expected_figures, report_queries
 from tests.settlement.support import Market
 from tests.support import Actor
 
@@ -122,36 +122,8 @@ async def test_board_figures_equal_the_api(
     html = r.text
     assert board.secret not in html and board.token not in html
     page = Page(html)
-    today = market.today
-    dates = Dates.default(today)
-    region = market.region.slug
-    cap = await api(http, board, "/reports/capacity", region=region, on=today.isoformat())
-    inc = await api(
-        http,
-        board,
-        "/reports/income",
-        region=region,
-        **{"from": dates.start.isoformat(), "to": dates.end.isoformat()},
-    )
-    dem = await api(
-        http,
-        board,
-        "/reports/demand",
-        region=region,
-        **{"from": dates.start.isoformat(), "to": dates.end.isoformat()},
-    )
-    series = await api(
-        http,
-        board,
-        "/reports/capacity/series",
-        region=region,
-        step="month",
-        **{
-            "from": add_months(today, -11).isoformat(),
-            "to": (today + timedelta(days=1)).isoformat(),
-        },
-    )
-    expected = figures_of(cap, inc, dem, series)
+    dates = Dates.default(market.today)
+    expected = await board_figures(http, board, market.today)
     assert {k: page.figures[k] for k in expected} == expected
     assert int(page.figures["capacity.totals.occupied_sold"]) == 1
     assert int(page.figures["income.totals.income_pence"]) > 0
@@ -183,29 +155,11 @@ async def test_board_figures_equal_the_api(
 
 async def board_figures(http: httpx.AsyncClient, actor: Actor, today: date) -> dict[str, str]:
     """What the board must show ``actor`` with the default dates, from the API."""
-    dates = Dates.default(today)
-    period = {"from": dates.start.isoformat(), "to": dates.end.isoformat()}
-    series = {
-        "step": "month",
-        "from": add_months(today, -11).isoformat(),
-        "to": (today + timedelta(days=1)).isoformat(),
+    queries = report_queries(today, actor.authority)
+    answers = {
+        name: await api(http, actor, path, **params) for name, (path, params) in queries.items()
     }
-    expected = figures_of(
-        await api(http, actor, "/reports/capacity", on=today.isoformat()),
-        await api(http, actor, "/reports/income", **period),
-        await api(http, actor, "/reports/demand", **period),
-        await api(http, actor, "/reports/capacity/series", **series),
-    )
-    if actor.authority:
-        own = await api(
-            http, actor, "/reports/capacity/series", authority=actor.authority, **series
-        )
-        for step in own["rows"]:
-            value = step["occupancy_pct"]
-            expected[f"own_series.{step['from']}.occupancy_pct"] = (
-                "" if value is None else str(value)
-            )
-    return expected
+    return expected_figures(answers)
 
 
 async def test_an_authority_sees_its_own_rows_and_the_region(
