@@ -7,7 +7,11 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 
-MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+import coop.migrations
+
+#: The Alembic tree: ``migrations/`` at the top of a checkout, installed as the package
+#: ``coop.migrations`` (pyproject.toml maps one onto the other; docs/decisions/0004).
+MIGRATIONS = Path(coop.migrations.__file__).resolve().parent
 
 
 def alembic_config(url: str) -> Config:

@@ -7,7 +7,7 @@ The database keeps the invariants; code only helps:
 * a bed cannot have two open voids over the same day (exclusion constraint, btree_gist);
 * money is ``bigint`` pence; dates are ``date``; instants are ``timestamptz``.
 
-Migrations live in ``coop/migrations`` and are written by hand from this file;
+Migrations live in ``migrations/`` and are written by hand from this file;
 ``tests/integration/test_migrations.py`` runs ``alembic check`` so the two never drift.
 """
 
