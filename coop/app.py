@@ -34,8 +34,10 @@ from coop.errors import EXCEPTION_HANDLERS
 from coop.http import CoopDep
 from coop.idempotency import Replay, handle_replay
 from coop.ids import new_id
+from coop.logs import install as install_request_log
 from coop.market.api import BedController, HomeController, VoidController
 from coop.members.api import AuthorityController, PolicyController
+from coop.metrics import metrics_token_guard
 from coop.openapi import finish
 from coop.openapi_links import LINKS
 from coop.reports.api import ExportController, ReportController
@@ -157,9 +159,13 @@ async def bench_insert(coop: CoopDep) -> dict[str, str]:
 
 
 class Metrics(PrometheusController):
+    """The Prometheus exposition (``coop.metrics`` names coop's own figures): outside the
+    OAuth middleware, behind the metrics token instead."""
+
     path = "/metrics"
     opt = {PUBLIC_OPT: True}
     include_in_schema = False
+    guards = [metrics_token_guard]
 
 
 def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
@@ -259,4 +265,17 @@ def create_app(settings: Settings, *, clock: Clock | None = None) -> Litestar:
         logging_config=None,  # the CLI configures logging once (COOP_LOG_LEVEL)
     )
     finish(app, LINKS)
+    install_request_log(app)  # outermost: sees 404s and 401s (coop.logs)
     return app
+
+
+def create_app_from_env() -> Litestar:
+    """The app of one of ``coop serve --workers N``'s processes (uvicorn's factory,
+    ``coop.app:create_app_from_env``): its settings from the ``COOP_*`` variables the parent
+    set (the database, Redis, issuer and data directory it resolved), its logging as the CLI's."""
+    from coop.logs import configure
+    from coop.settings import load_settings
+
+    settings = load_settings()
+    configure(settings)
+    return create_app(settings)

@@ -4,15 +4,21 @@ What it does, all on this machine:
 
 1. starts PostgreSQL and Redis (the embedded default in a temporary directory, or the
    configured ``COOP_DATABASE_URL``/``COOP_REDIS_URL``) and migrates;
-2. starts a real ``coop serve`` in its own process (uvicorn, the in-process worker, and the
-   bench-only ``POST /_bench/insert`` endpoint that does one authenticated INSERT);
-3. builds a market through the API: a fresh region whose policy has no home window (so
-   every request is decided inside its own request), one owner with ``--homes`` homes of
-   four beds each, a void on every bed, and eight buying authorities;
-4. drives load from ``--processes`` separate processes (``--clients`` concurrent requests
-   in all) for ``--seconds``: each request is fresh, a random bed for a random week ahead;
+2. starts a real ``coop serve`` in its own process (uvicorn, the worker, and the bench-only
+   ``POST /_bench/insert`` endpoint that does one authenticated INSERT); with ``--workers N``
+   above 1, first one API process, then ``coop serve --workers N``, in the same run;
+3. builds a market through the API, for each server: a fresh region whose policy has no home
+   window (so every request is decided inside its own request), one owner with ``--homes``
+   homes of four beds each, a void on every bed, and eight buying authorities;
+4. the **closed loop**: load from ``--processes`` separate processes (``--clients``
+   concurrent requests in all, each sent when the last one answered) for ``--seconds``:
+   each request is fresh, a random bed for a random week ahead. Its rate is the saturation;
 5. does the same against ``/_bench/insert`` (the ceiling: the same auth, one INSERT);
-6. counts double bookings in the database (pairs of holding bookings overlapping on a bed)
+6. the **open loop**: requests *scheduled* at a rate (Poisson arrivals, whatever the answers),
+   at ``--rate`` or else at half the closed loop's rate, each one's latency counted from
+   the moment it was due (so a slow answer delays no measurement: no coordinated omission);
+   with ``--rate``, only the open loop runs;
+7. counts double bookings in the database (pairs of holding bookings overlapping on a bed)
    and prints the figures with the command that reproduces them.
 """
 
@@ -113,6 +119,86 @@ def _load_process(
     queue.put(asyncio.run(run()))
 
 
+def _open_process(
+    url: str,
+    path: str,
+    voids: list[str],
+    today: str,
+    tokens: list[str],
+    rate: float,
+    seconds: float,
+    start_at: float,
+    seed: int,
+    queue: Any,
+) -> None:
+    """One open-loop load process: requests due at Poisson arrivals of ``rate`` per second
+    from ``start_at`` (wall clock, shared by the processes) for ``seconds``, each sent when
+    due whatever the others' answers; latency from the moment it was due."""
+    import httpx
+
+    async def run() -> dict[str, Any]:
+        rng = random.Random(seed)
+        latencies: list[float] = []
+        outcomes: dict[str, int] = {}
+        late: list[float] = []  # how late this generator sent (it, not the server, was busy)
+        limits = httpx.Limits(max_connections=1000, max_keepalive_connections=100)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as http:
+
+            async def one(n: int, due: float) -> None:
+                body = request_body(rng, voids, today, n) if voids else None
+                token = rng.choice(tokens)
+                try:
+                    r = await http.post(
+                        path, json=body, headers={"Authorization": f"Bearer {token}"}
+                    )
+                    key = str(r.status_code)
+                    if r.status_code == 201 and path == "/bookings":
+                        key = r.json()["status"]
+                except httpx.HTTPError as exc:
+                    key = type(exc).__name__
+                latencies.append(time.perf_counter() - due)
+                outcomes[key] = outcomes.get(key, 0) + 1
+
+            start = time.perf_counter() + max(0.0, start_at - time.time())
+            end = start + seconds
+            due, n = start, 0
+            tasks: set[asyncio.Task[None]] = set()
+            while True:
+                due += rng.expovariate(rate)
+                if due >= end:
+                    break
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                late.append(max(0.0, time.perf_counter() - due))
+                task = asyncio.create_task(one(n, due))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+                n += 1
+            if tasks:
+                await asyncio.wait(set(tasks))
+            finished = time.perf_counter()
+        return {
+            "latencies": latencies,
+            "outcomes": outcomes,
+            "sent": n,
+            "elapsed": finished - start,
+            "late_max": max(late, default=0.0),
+        }
+
+    queue.put(asyncio.run(run()))
+
+
+def _server_pids(pid: int) -> list[int]:
+    """The server and its descendants: API processes, worker (``--workers N``)."""
+    import psutil
+
+    try:
+        return [pid, *(c.pid for c in psutil.Process(pid).children(recursive=True))]
+    except psutil.Error:
+        return [pid]
+
+
 def _cpu_seconds(pids: list[int]) -> float:
     import psutil
 
@@ -143,17 +229,45 @@ def _drive(
     processes: int,
     seconds: float,
     server_pid: int,
+    rate: float | None = None,
 ) -> dict[str, Any]:
-    """Load from separate processes; also the CPU the server and PostgreSQL spent."""
-    server_before, busy_before = _cpu_seconds([server_pid]), _busy_seconds()
+    """Load from separate processes: the closed loop, or (``rate``) the open loop. Also the
+    CPU the server (all its processes) and the rest of the machine spent."""
+    server = _server_pids(server_pid)
+    server_before, busy_before = _cpu_seconds(server), _busy_seconds()
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    per = [clients // processes + (1 if i < clients % processes else 0) for i in range(processes)]
-    procs = [
-        ctx.Process(target=_load_process, args=(url, path, voids, today, tokens, n, seconds, queue))
-        for n in per
-        if n
-    ]
+    if rate is None:
+        per = [
+            clients // processes + (1 if i < clients % processes else 0) for i in range(processes)
+        ]
+        procs = [
+            ctx.Process(
+                target=_load_process, args=(url, path, voids, today, tokens, n, seconds, queue)
+            )
+            for n in per
+            if n
+        ]
+    else:  # each process a share of the arrivals, from one start (the spawns take a while)
+        start_at = time.time() + 1.5
+        procs = [
+            ctx.Process(
+                target=_open_process,
+                args=(
+                    url,
+                    path,
+                    voids,
+                    today,
+                    tokens,
+                    rate / processes,
+                    seconds,
+                    start_at,
+                    random.randrange(2**32),
+                    queue,
+                ),
+            )
+            for _ in range(processes)
+        ]
     started = time.monotonic()
     for p in procs:
         p.start()
@@ -161,43 +275,58 @@ def _drive(
     for p in procs:
         p.join()
     elapsed = time.monotonic() - started
-    server_cpu = _cpu_seconds([server_pid]) - server_before
+    server_cpu = _cpu_seconds(server) - server_before
     busy = _busy_seconds() - busy_before
-    latencies = sorted(x for lat, _ in results for x in lat)
+    if rate is None:
+        results = [{"latencies": lat, "outcomes": out} for lat, out in results]
+    latencies = sorted(x for r in results for x in r["latencies"])
     outcomes: dict[str, int] = {}
-    for _, out in results:
-        for k, v in out.items():
+    for r in results:
+        for k, v in r["outcomes"].items():
             outcomes[k] = outcomes.get(k, 0) + v
 
     def pct(q: float) -> float:
+        if not latencies:
+            return 0.0
         return latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
 
     n = max(len(latencies), 1)
+    if rate is None:
+        per_second = len(latencies) / min(elapsed, seconds + 0.5)
+    else:  # answered per second, from the first due time to the last answer
+        per_second = len(latencies) / max(max(r["elapsed"] for r in results), 1e-9)
+    ok = ("offered", "declined", "pending", "200", "201")
     return {
         "server_cpu_ms": server_cpu * 1000 / n,
         "other_cpu_ms": (busy - server_cpu) * 1000 / n,
         "busy_pct": 100 * busy / (elapsed * (os.cpu_count() or 1)),
         "requests": len(latencies),
-        "per_second": len(latencies) / min(elapsed, seconds + 0.5),
+        "per_second": per_second,
         "p50_ms": pct(0.50),
         "p95_ms": pct(0.95),
         "p99_ms": pct(0.99),
         "mean_ms": statistics.fmean(latencies) * 1000 if latencies else 0.0,
         "outcomes": outcomes,
+        "errors": sum(v for k, v in outcomes.items() if k not in ok),
+        "rate": rate,
+        "sent": sum(r.get("sent", 0) for r in results),
+        "late_ms": 1000 * max((r.get("late_max", 0.0) for r in results), default=0.0),
     }
 
 
 # -- the market ------------------------------------------------------------------------------
 
 
-async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, Any]:
+async def _build_market(url: str, settings: Settings, homes: int, tag: int = 0) -> dict[str, Any]:
+    """A fresh region of its own (``tag``, 0-9, tells apart two markets of one run)."""
     import httpx
 
     from coop.auth.clients import create_client
     from coop.auth.schemas import ClientIn
     from coop.db.session import create_engine
 
-    region = f"bench-{int(time.time())}"
+    stamp = int(time.time()) % 10**4
+    region = f"bench-{int(time.time())}-{tag}"
     engine = create_engine(settings)
     admin = await create_client(
         engine,
@@ -230,7 +359,7 @@ async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, A
                 json={
                     "slug": slug,
                     "name": f"Council {i}",
-                    "gss_code": f"E9{int(time.time()) % 10**5:05d}{i:02d}",
+                    "gss_code": f"E9{stamp:04d}{tag}{i:02d}",
                     "region": region,
                 },
                 headers=admin_h,
@@ -256,7 +385,7 @@ async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, A
                 "/homes",
                 json={
                     "name": f"Bench home {h}",
-                    "ofsted_urn": f"BN{int(time.time()) % 10**4:04d}{h:04d}",
+                    "ofsted_urn": f"BN{stamp:04d}{tag}{h:04d}",
                     "ofsted_rating": "good",
                     "operator": "in_house",
                     "purpose": "long_term",
@@ -289,6 +418,18 @@ async def _build_market(url: str, settings: Settings, homes: int) -> dict[str, A
     }
 
 
+async def _bench_table(settings: Settings) -> None:
+    """The ceiling's table, made once here: N API processes starting at once would race to
+    make it."""
+    from coop.app import BENCH_TABLE
+    from coop.db.session import create_engine
+
+    engine = create_engine(settings)
+    async with engine.begin() as conn:
+        await conn.execute(sa.text(BENCH_TABLE))
+    await engine.dispose()
+
+
 async def _double_bookings(settings: Settings, region: str) -> int:
     from coop.db.session import create_engine
 
@@ -303,17 +444,19 @@ async def _double_bookings(settings: Settings, region: str) -> int:
 
 
 @contextlib.contextmanager
-def _server(settings: Settings, port: int) -> Any:
+def _server(settings: Settings, port: int, workers: int = 1) -> Any:
+    """``coop serve --workers N --with-worker`` on the bench's database (its issuer follows
+    the port); yields its URL and pid."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("COOP_")}
     for name, value in msgspec.structs.asdict(settings).items():  # the bench's own settings
         if value is not None:
             env[f"COOP_{name.upper()}"] = (
                 str(value).lower() if isinstance(value, bool) else str(value)
             )
-    env.update(COOP_LOG_LEVEL="WARNING", COOP_BENCH="true", COOP_ISSUER=f"http://127.0.0.1:{port}")
+    env.update(COOP_LOG_LEVEL="WARNING", COOP_BENCH="true")
     coop = str(Path(sys.executable).with_name("coop"))
     proc = subprocess.Popen(
-        [coop, "serve", "--port", str(port), "--with-worker"],
+        [coop, "serve", "--port", str(port), "--workers", str(workers), "--with-worker"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -438,84 +581,163 @@ def bench_database(settings: Settings, prefix: str, *, keep: bool = False) -> An
 
 
 def run_bookings_bench(
-    settings: Settings, *, clients: int, processes: int, seconds: float, homes: int
+    settings: Settings,
+    *,
+    clients: int,
+    processes: int,
+    seconds: float,
+    homes: int,
+    workers: int = 1,
+    rate: float | None = None,
 ) -> tuple[int, list[str]]:
     """Run the bench; return the exit code (1 if any double booking) and the report lines."""
-    from coop.db.migrate import upgrade
+    if workers < 1 or (rate is not None and rate <= 0):
+        raise SystemExit("--workers must be 1 or more and --rate above 0")
+    if not settings.embedded and not settings.redis_url:
+        raise SystemExit("coop bench needs COOP_REDIS_URL beside COOP_DATABASE_URL")
+    runs: list[dict[str, Any]] = []
+    with bench_database(settings, "coop_bench_bookings") as db:
+        settings = db.settings.replace(issuer=None)  # each server's tokens name its own port
+        asyncio.run(_bench_table(settings))
+        for tag, n in enumerate(sorted({1, workers})):
+            runs.append(
+                _measure(
+                    settings,
+                    n,
+                    tag,
+                    clients=clients,
+                    processes=processes,
+                    seconds=seconds,
+                    homes=homes,
+                    rate=rate,
+                )
+            )
+    return _report(runs, db.configured, clients, processes, seconds, homes, workers, rate)
 
-    settings, tmp, embedded = start_embedded(settings)
-    try:
-        assert settings.database_url
-        if embedded is not None:  # a configured database is migrated by `coop migrate` only
-            upgrade(settings.database_url)
-        elif not settings.redis_url:
-            raise SystemExit("coop bench needs COOP_REDIS_URL beside COOP_DATABASE_URL")
-        port = _free_port()
-        settings = settings.replace(issuer=f"http://127.0.0.1:{port}")
-        with _server(settings, port) as (url, server_pid):
-            market = asyncio.run(_build_market(url, settings, homes))
-            tokens = market["buyer_tokens"]
-            bookings = _drive(
+
+def _measure(
+    settings: Settings,
+    workers: int,
+    tag: int,
+    *,
+    clients: int,
+    processes: int,
+    seconds: float,
+    homes: int,
+    rate: float | None,
+) -> dict[str, Any]:
+    """One server of ``workers`` API processes, a fresh market, the loops against it."""
+    with _server(settings, _free_port(), workers=workers) as (url, server_pid):
+        market = asyncio.run(_build_market(url, settings, homes, tag))
+
+        def drive(path: str, voids: list[str], at: float | None) -> dict[str, Any]:
+            return _drive(
                 url,
-                "/bookings",
-                market["voids"],
+                path,
+                voids,
                 market["today"],
-                tokens,
+                market["buyer_tokens"],
                 clients=clients,
                 processes=processes,
                 seconds=seconds,
                 server_pid=server_pid,
+                rate=at,
             )
-            ceiling = _drive(
-                url,
-                "/_bench/insert",
-                [],
-                market["today"],
-                tokens,
-                clients=clients,
-                processes=processes,
-                seconds=seconds,
-                server_pid=server_pid,
-            )
-            doubles = asyncio.run(_double_bookings(settings, market["region"]))
-    finally:
-        stop_embedded(tmp, embedded)
 
-    decided = sum(v for k, v in bookings["outcomes"].items() if k in ("offered", "declined"))
-    ratio = bookings["per_second"] / ceiling["per_second"] if ceiling["per_second"] else 0.0
-    where = "embedded PostgreSQL + Redis" if embedded else "COOP_DATABASE_URL / COOP_REDIS_URL"
-    report: list[str] = []
-    report.append(
-        f"coop bench bookings — {os.cpu_count()} cores, {where}, one uvicorn process with the "
-        f"worker, load from {processes} processes"
+        run: dict[str, Any] = {"workers": workers, "beds": market["beds"]}
+        if rate is None:
+            run["bookings"] = drive("/bookings", market["voids"], None)
+            run["ceiling"] = drive("/_bench/insert", [], None)
+            half = run["bookings"]["per_second"] / 2
+            run["open"] = drive("/bookings", market["voids"], max(half, 1.0))
+        else:
+            run["open"] = drive("/bookings", market["voids"], rate)
+        run["doubles"] = asyncio.run(_double_bookings(settings, market["region"]))
+    return run
+
+
+def _figures(r: dict[str, Any]) -> str:
+    return f"p50 {r['p50_ms']:.1f} ms   p95 {r['p95_ms']:.1f} ms   p99 {r['p99_ms']:.1f} ms"
+
+
+def _report(
+    runs: list[dict[str, Any]],
+    configured: bool,
+    clients: int,
+    processes: int,
+    seconds: float,
+    homes: int,
+    workers: int,
+    rate: float | None,
+) -> tuple[int, list[str]]:
+    where = (
+        "COOP_DATABASE_URL / COOP_REDIS_URL (a database of its own)"
+        if configured
+        else ("embedded PostgreSQL + Redis")
     )
-    report.append(
-        f"  market: {market['beds']} beds with open voids, home window 0, each request a random "
-        "bed and week within two years"
-    )
-    report.append(
-        f"  bookings   {bookings['per_second']:7.1f} decisions/s over {seconds:.0f} s at "
-        f"{clients} clients   p50 {bookings['p50_ms']:.1f} ms   p95 {bookings['p95_ms']:.1f} ms"
-        f"   p99 {bookings['p99_ms']:.1f} ms"
-    )
-    report.append(
-        f"             outcomes {dict(sorted(bookings['outcomes'].items()))} "
-        f"({decided} offered or declined in the request)"
-    )
-    report.append(
-        f"  ceiling    {ceiling['per_second']:7.1f} req/s (POST /_bench/insert: same auth, one "
-        f"INSERT)   p50 {ceiling['p50_ms']:.1f} ms   p99 {ceiling['p99_ms']:.1f} ms"
-    )
-    report.append(f"  ratio      {ratio:.0%} of the ceiling")
-    for name, r in (("bookings", bookings), ("ceiling", ceiling)):
+    doubles = sum(r["doubles"] for r in runs)
+    report = [
+        f"coop bench bookings — {os.cpu_count()} cores, {where}, load from {processes} "
+        "processes on the same machine",
+        f"  market: for each server, a fresh region of {runs[0]['beds']} beds with open voids, "
+        "home window 0, each request a random bed and week within two years",
+    ]
+    for r in runs:
+        n = r["workers"]
         report.append(
-            f"  CPU/request {name:9} server {r['server_cpu_ms']:.2f} ms, everything else "
-            f"(PostgreSQL, Redis, load generators) {r['other_cpu_ms']:.2f} ms; machine "
-            f"{r['busy_pct']:.0f}% busy"
+            f"  {n} API process{'es' if n > 1 else ''}"
+            + (" (the worker in-process)" if n == 1 else " (uvicorn workers; the worker beside)")
         )
+        if "bookings" in r:
+            b, c = r["bookings"], r["ceiling"]
+            decided = sum(v for k, v in b["outcomes"].items() if k in ("offered", "declined"))
+            ratio = b["per_second"] / c["per_second"] if c["per_second"] else 0.0
+            report += [
+                f"    bookings   {b['per_second']:7.1f} decisions/s, closed loop of {clients} "
+                f"clients for {seconds:g} s   {_figures(b)}",
+                f"               outcomes {dict(sorted(b['outcomes'].items()))} ({decided} "
+                "offered or declined in the request)",
+                f"    ceiling    {c['per_second']:7.1f} req/s (POST /_bench/insert: same auth, one "
+                f"INSERT)   {_figures(c)}",
+                f"    ratio      {ratio:.0%} of the ceiling",
+            ]
+        o = r["open"]
+        why = "--rate" if rate is not None else "half the closed loop's rate"
+        report += [
+            f"    open loop  {o['rate']:7.1f} req/s scheduled ({why}, Poisson arrivals, latency "
+            f"from the due time): {o['per_second']:.1f} answered/s   {_figures(o)}",
+            f"               {o['requests']} requests, {o['errors']} errors, outcomes "
+            f"{dict(sorted(o['outcomes'].items()))}; generators at most {o['late_ms']:.0f} ms "
+            "late",
+        ]
+        for name in ("bookings", "ceiling", "open"):
+            if name in r:
+                x = r[name]
+                report.append(
+                    f"    CPU/request {name:9} server {x['server_cpu_ms']:.2f} ms, everything "
+                    f"else (PostgreSQL, Redis, load generators) {x['other_cpu_ms']:.2f} ms; "
+                    f"machine {x['busy_pct']:.0f}% busy"
+                )
+    if len(runs) > 1:
+        one, many = runs[0], runs[-1]
+        n = many["workers"]
+        if "bookings" in one:
+            gain = many["bookings"]["per_second"] / max(one["bookings"]["per_second"], 1e-9)
+            ceiling = many["ceiling"]["per_second"] / max(one["ceiling"]["per_second"], 1e-9)
+            report.append(
+                f"  gain       {n} API processes: {gain:.2f}× the decisions/s of 1 (ceiling "
+                f"{ceiling:.2f}×); p99 at half saturation {many['open']['p99_ms']:.1f} ms "
+                f"against {one['open']['p99_ms']:.1f} ms"
+            )
+        else:
+            report.append(
+                f"  gain       at {rate:g} req/s, p99 {many['open']['p99_ms']:.1f} ms with {n} API "
+                f"processes against {one['open']['p99_ms']:.1f} ms with 1"
+            )
     report.append(f"  double bookings: {doubles}")
     report.append(
         f"  reproduce: coop bench bookings --clients {clients} --processes {processes} "
-        f"--seconds {seconds:g} --homes {homes}"
+        f"--seconds {seconds:g} --homes {homes} --workers {workers}"
+        + (f" --rate {rate:g}" if rate is not None else "")
     )
     return (0 if doubles == 0 else 1), report

@@ -223,7 +223,11 @@ def handle_decode_error(request: Request, exc: msgspec.DecodeError) -> Response:
 
 def handle_unexpected(request: Request, exc: Exception) -> Response:
     # Never log the request body: it may hold a child's profile or a client secret.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # Nor the concrete path: it holds ids, and a %0A in it could forge a log line. The route
+    # template says where; the request id (coop.logs) finds the request's own line.
+    from coop.logs import route_of
+
+    log.exception("unhandled error on %s %s", request.method, route_of(request.scope))
     return Response(
         content=Problem(
             HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "Something went wrong on our side."

@@ -88,7 +88,9 @@ class Tokens:
         self.settings = settings
         self.keyring = keyring
         self.clock = clock
-        self._generator = _Generator(keyring, settings.issuer, settings.token_ttl_seconds, clock)
+        self._generator = _Generator(
+            keyring, settings.effective_issuer, settings.token_ttl_seconds, clock
+        )
 
     def issue(self, client: TokenClient, scope: str) -> dict[str, Any]:
         self.keyring.maybe_reload()
@@ -113,10 +115,10 @@ class Tokens:
         if token.header.get("typ") not in ("at+jwt", "application/at+jwt"):
             raise _unauthorized("invalid_token", "Not an access token (typ must be at+jwt).")
         claims = token.claims
-        if claims.get("iss") != self.settings.issuer:
+        if claims.get("iss") != self.settings.effective_issuer:
             raise _unauthorized("invalid_token", "The token was issued by someone else.")
         aud = claims.get("aud")
-        if self.settings.issuer not in (aud if isinstance(aud, list) else [aud]):
+        if self.settings.effective_issuer not in (aud if isinstance(aud, list) else [aud]):
             raise _unauthorized("invalid_token", "The token is for another audience.")
         exp = claims.get("exp")
         if not isinstance(exp, int) or exp <= self.clock.now().timestamp():

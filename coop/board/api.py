@@ -89,7 +89,7 @@ def _secure(request: Request) -> bool:
     return (
         request.url.scheme == "https"
         or request.headers.get("x-forwarded-proto") == "https"
-        or coop.settings.issuer.startswith("https://")
+        or coop.settings.effective_issuer.startswith("https://")
     )
 
 

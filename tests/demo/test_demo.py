@@ -236,6 +236,8 @@ def test_demo_refuses_a_directory_that_holds_another_database() -> None:
     os.chmod(workdir, 0o755)
     (workdir / ".coop").mkdir(mode=0o755)
     try:
+        # another database: made with `coop init` (commands never make one implicitly)
+        assert _demo_cli(workdir, "init").returncode == 0
         made = _demo_cli(
             workdir,
             "authorities",
