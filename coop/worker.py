@@ -14,6 +14,7 @@ from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from coop import metrics
 from coop.bookings.jobs import allocate_bed, expire_offer, sweep
 from coop.clock import Clock
 from coop.settings import Settings
@@ -35,6 +36,7 @@ def redis_settings(url: str) -> RedisSettings:
 
 async def heartbeat(ctx: dict[str, Any]) -> str:
     """Say the worker is alive (operations look at this key's age)."""
+    metrics.job_started("heartbeat", ctx)
     now = ctx["clock"].now().isoformat()
     await ctx["redis"].set(HEARTBEAT_KEY, now, ex=600)
     return now
@@ -68,8 +70,18 @@ def build_worker(settings: Settings, *, clock: Clock | None = None, **overrides:
         ctx["settings"] = settings
         ctx["clock"] = clock or Clock()
         ctx["engine"] = create_engine(settings)
+        if settings.worker_metrics_port is not None:
+            # the worker's own figures (job lag, deferred decisions, settlement runs), behind
+            # the same token as the API's /metrics (coop.metrics)
+            ctx["metrics_server"] = metrics.serve_worker_metrics(
+                settings.worker_metrics_host, settings.worker_metrics_port, settings.metrics_token
+            )
 
     async def on_shutdown(ctx: dict[str, Any]) -> None:
+        server = ctx.pop("metrics_server", None)
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         engine = ctx.get("engine")
         if engine is not None:
             await engine.dispose()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import unquote_plus
 
 from litestar import Controller, Request, Response, delete, get, post
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from coop.auth import clients as service
 from coop.auth.guards import PUBLIC_OPT, requires
@@ -16,6 +16,7 @@ from coop.auth.principal import SCOPE_SET
 from coop.auth.schemas import ClientCreated, ClientIn, ClientOut, TokenOut
 from coop.http import Caller, CoopDep
 from coop.openapi import api
+from coop.schemas import DEFAULT_LIMIT, Cursor, Limit, Page, Slug
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 #: client ids, secrets, grant types and scope lists are all far shorter than this
@@ -149,14 +150,42 @@ async def jwks(coop: CoopDep) -> dict[str, Any]:
 class ClientController(Controller):
     path = "/clients"
     tags = ["clients"]
-    guards = [requires("coop:admin")]
+
+    @get(
+        operation_id="listClients",
+        opt=api(problems=(403,)),
+        summary="The clients that can act for your authority (or region)",
+        description="Any client of an authority lists every client of that authority, "
+        "whatever its scopes: who can act for it, who created each (`created_by`: an admin "
+        "client's id, or `cli`) and when, and `revoked_at` once revoked — so that a council "
+        "can see, and ask its region's admin to revoke, every one. A region-level `coop:admin` "
+        "client lists every client of its region (`authority` narrows it to one authority's); "
+        "another region-level client gets 403 `insufficient_scope`. An authority's client "
+        "asking for another authority's gets 403 `other_authority`. Oldest first; never a "
+        "secret or its hash.",
+    )
+    async def list(
+        self,
+        coop: CoopDep,
+        principal: Caller,
+        authority: Annotated[
+            Slug | None,
+            QueryParameter(description="Only this authority's clients (yours, for a council)"),
+        ] = None,
+        limit: FromQuery[Limit] = DEFAULT_LIMIT,
+        cursor: FromQuery[Cursor | None] = None,
+    ) -> Page[ClientOut]:
+        return await service.list_clients(
+            coop.engine, principal, authority=authority, limit=limit, cursor=cursor
+        )
 
     @post(
+        guards=[requires("coop:admin")],
         operation_id="createClient",
         opt=api(problems=(404,)),
         summary="Create an API client of your region",
         description="For an authority of your region or for the region itself. The secret is "
-        "returned once and stored hashed.",
+        "returned once and stored hashed. The creation is an audit event (never the secret).",
     )
     async def create(
         self, data: JSONBody[ClientIn], coop: CoopDep, principal: Caller
@@ -167,10 +196,12 @@ class ClientController(Controller):
 
     @delete(
         "/{client_id:str}",
+        guards=[requires("coop:admin")],
         status_code=200,
         operation_id="revokeClient",
         summary="Revoke a client: its tokens are refused at once",
-        description="A client of your region. Revoking twice answers the revoked client.",
+        description="A client of your region. Revoking twice answers the revoked client. "
+        "The revocation is an audit event.",
     )
     async def revoke(
         self,

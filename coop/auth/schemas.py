@@ -20,15 +20,19 @@ class ClientIn(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class ClientOut(msgspec.Struct, kw_only=True):
-    """An API client: never its secret."""
+    """An API client: never its secret (nor its hash)."""
 
     client_id: str
     name: str
     authority: str | None
+    """The authority it acts for; ``null`` for a region-level client."""
     region: str
     scopes: list[str]
+    created_by: str | None = None
+    """Who created it: an admin client's id, or ``cli`` (the command line)."""
     created_at: datetime
     revoked_at: datetime | None = None
+    """When it was revoked; ``null`` while it is active."""
 
 
 class ClientCreated(ClientOut, kw_only=True):

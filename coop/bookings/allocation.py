@@ -52,11 +52,19 @@ class Outcome:
     offers: list[tuple[str, datetime]] = field(default_factory=list)
     allocations: list[tuple[str, datetime]] = field(default_factory=list)
     moved: dict[str, Any] = field(default_factory=dict)
+    moves: list[tuple[str, str, datetime, datetime]] = field(default_factory=list)
+    """Every move made, in order: ``(move, from_status, created_at, at)``, for the metrics
+    (``coop.metrics.booking_moves``) once the transaction has committed."""
 
     def extend(self, other: Outcome) -> None:
         self.offers += other.offers
         self.allocations += other.allocations
         self.moved.update(other.moved)
+        self.moves += other.moves
+
+    def made(self, move_name: str, before: Any, now: datetime) -> None:
+        """Note a move of the booking ``before`` (its row before the move)."""
+        self.moves.append((move_name, before.status, before.created_at, now))
 
     def wakeups(self) -> list[Wakeup]:
         """Deferred allocation of a bed at ``decide_at``; expiry of each offer's hold."""
@@ -428,6 +436,7 @@ async def apply(
             out.moved[d.booking_id] = await move(
                 conn, row, "expire_offer", now=now, actor=OFFER_EXPIRY, reason="offer_expired"
             )
+            out.made("expire_offer", row, now)
         elif isinstance(d, rule.Decline):
             out.moved[d.booking_id] = await move(
                 conn,
@@ -438,6 +447,7 @@ async def apply(
                 reason=d.reason,
                 detail={"lost_to": d.lost_to} if d.lost_to else None,
             )
+            out.made(d.move, row, now)
         elif isinstance(d, rule.Offer):
             out.moved[d.booking_id] = await move(
                 conn,
@@ -451,6 +461,7 @@ async def apply(
                 price_breakdown=msgspec.to_builtins(d.price),
                 policy_version=facts.policy.version,
             )
+            out.made("offer", row, now)
             out.offers.append((d.booking_id, d.expires_at))
     return out
 

@@ -40,6 +40,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from coop import audit
 from coop.auth.principal import Principal
 from coop.bookings.csv_layout import CSV_COLUMNS, CSV_LISTS, CSV_OPTIONAL
 from coop.bookings.schemas import MAX_IMPORT_ROWS, BookingOut, ImportRow
@@ -380,6 +381,16 @@ async def import_placements(
             ],
         )
         out = [to_out(b) for b in created]
+        await audit.record(  # an admin action (or the command line's): ids only, no child
+            conn,
+            region=region,
+            authority=None,
+            actor=principal,
+            action="bookings.imported",
+            subject=created[0].id if created else region,
+            details={"rows": len(created), "booking_ids": [b.id for b in created]},
+            at=now,
+        )
         await remember(conn, idem, 201, out)
     return out
 

@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop import metrics
 from coop.bookings.allocation import settle_bed
 from coop.clock import Clock, local_date
 from coop.db.schema import bookings, idempotency_keys
@@ -26,6 +27,7 @@ log = logging.getLogger("coop.bookings.jobs")
 async def settle(engine: AsyncEngine, bed_id: str, now: datetime, scheduler: Scheduler) -> None:
     async with transaction(engine) as conn:
         wake = await settle_bed(conn, bed_id, now)
+    metrics.booking_moves(wake.moves)  # the deferred decisions, once committed
     await scheduler.schedule(wake.wakeups())
 
 
@@ -91,11 +93,13 @@ async def sweep_once(engine: AsyncEngine, clock: Clock, scheduler: Scheduler) ->
 
 
 async def allocate_bed(ctx: dict[str, Any], bed_id: str) -> str:
+    metrics.job_started("allocate_bed", ctx)
     await settle(ctx["engine"], bed_id, ctx["clock"].now(), Scheduler(ctx["redis"]))
     return bed_id
 
 
 async def expire_offer(ctx: dict[str, Any], booking_id: str) -> str | None:
+    metrics.job_started("expire_offer", ctx)
     engine: AsyncEngine = ctx["engine"]
     async with engine.connect() as conn:
         bed_id = await conn.scalar(sa.select(bookings.c.bed_id).where(bookings.c.id == booking_id))
@@ -105,4 +109,5 @@ async def expire_offer(ctx: dict[str, Any], booking_id: str) -> str | None:
 
 
 async def sweep(ctx: dict[str, Any]) -> int:
+    metrics.job_started("sweep", ctx)
     return await sweep_once(ctx["engine"], ctx["clock"], Scheduler(ctx["redis"]))

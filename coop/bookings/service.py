@@ -20,6 +20,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from coop import metrics
 from coop.auth.principal import Principal, require_authority
 from coop.bookings.allocation import (
     SYSTEM,
@@ -262,6 +263,8 @@ async def create_booking(call: Call, data: BookingIn) -> BookingOut:
             wake.allocations.append((target.bed_id, ask.decide_at))
         out = to_out(row)
         await remember(conn, idem, 201, out)
+    metrics.booking_requested(out.status)
+    metrics.booking_moves(wake.moves)
     await call.scheduler.schedule(wake.wakeups())
     return out
 
@@ -382,7 +385,7 @@ class Moving:
     expired: Outcome
 
     async def move(self, move_name: str, **kwargs: Any) -> Any:
-        return await move(
+        moved = await move(
             self.conn,
             self.row,
             move_name,
@@ -391,6 +394,8 @@ class Moving:
             actor_authority=self.actor_authority,
             **kwargs,
         )
+        self.expired.made(move_name, self.row, self.now)
+        return moved
 
     def holds(self) -> list[rule.Hold]:
         """The home's holds now (offers that ran out a moment ago hold nothing)."""
@@ -447,6 +452,7 @@ async def _make_move(
         if refused is None:
             out = to_out(row)
             await remember(conn, idem, 200, out)
+    metrics.booking_moves(wake.moves)
     await call.scheduler.schedule(wake.wakeups())
     if refused is not None:
         raise refused
@@ -506,6 +512,7 @@ async def accept_booking(call: Call, booking_id: str) -> BookingOut:
                 now=m.now,
                 actor=SYSTEM,  # the policy declines it, not the owner
             )
+            m.expired.made("decline", m.row, m.now)
             raise NoLongerFits(
                 declined,
                 conflict(
@@ -524,7 +531,7 @@ async def accept_booking(call: Call, booking_id: str) -> BookingOut:
             policy_version=m.facts.policy.version,
         )
         lost = rule.losers(hold_of(row), m.market.asks)
-        await apply(m.conn, m.facts, list(lost), m.market.rows, m.now)
+        m.expired.moves += (await apply(m.conn, m.facts, list(lost), m.market.rows, m.now)).moves
         return row
 
     return await _make_move(call, booking_id, "owner", act, frees_bed=False)

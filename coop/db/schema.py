@@ -530,3 +530,39 @@ payments = Table(
     _created(),
     CheckConstraint("amount_pence > 0 AND payer <> payee", name="payment"),
 )
+
+# -- audit -----------------------------------------------------------------------------------
+
+#: what an audit event records (``coop.audit``): every client created or revoked, every
+#: policy version, every other admin action
+AUDIT_ACTIONS = (
+    "client.created",
+    "client.revoked",
+    "authority.added",
+    "authority.changed",
+    "policy.versioned",
+    "settlement_run.requested",
+    "payment.recorded",
+    "bookings.imported",
+)
+
+#: Who changed what, written in the transaction of the change (``coop.audit.record``).
+#: ``details`` never holds a secret, a token or a child's data.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("region", Text, nullable=False),
+    # the authority acted for or on; NULL for the region's own (a region-level client, the
+    # policy, a settlement run)
+    Column("authority", Text, nullable=True),
+    # the API client's id, or ``cli`` for the command line
+    Column("actor", Text, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("details", JSONB, nullable=True),
+    CheckConstraint(_one_of("action", AUDIT_ACTIONS), name="action"),
+    Index("ix_audit_events_region_at", "region", "at"),
+    Index("ix_audit_events_authority_at", "authority", "at"),
+)

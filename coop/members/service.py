@@ -1,4 +1,9 @@
-"""Members of the cooperatives (authorities) and each region's versioned policy."""
+"""Members of the cooperatives (authorities) and each region's versioned policy.
+
+Every change here is an admin's (or the command line's) and an audit event (``coop.audit``),
+written in the change's transaction: an authority added or changed (its membership too), a
+policy version made.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from coop import audit
 from coop.auth.principal import Principal
 from coop.clock import Clock
 from coop.db.locks import advisory
@@ -47,6 +53,15 @@ async def add_authority(
                 sa.insert(authorities).values(**msgspec.structs.asdict(data)).returning(authorities)
             )
         ).one()
+        await audit.record(
+            conn,
+            region=row.region,
+            authority=row.slug,
+            actor=actor,
+            action="authority.added",
+            subject=row.slug,
+            details={"name": row.name, "gss_code": row.gss_code, "membership": row.membership},
+        )
     return _authority(row)
 
 
@@ -77,14 +92,33 @@ async def update_authority(
         check_version(row.version, expected, if_match is not None)
         if not changes:
             return _authority(row)
+        before = row
+        now = clock.now()
         row = (
             await conn.execute(
                 sa.update(authorities)
                 .where(authorities.c.slug == slug)
-                .values(**changes, version=row.version + 1, updated_at=clock.now())
+                .values(**changes, version=row.version + 1, updated_at=now)
                 .returning(authorities)
             )
         ).one()
+        await audit.record(
+            conn,
+            region=row.region,
+            authority=row.slug,
+            actor=actor,
+            action="authority.changed",
+            subject=row.slug,
+            details={
+                "version": row.version,
+                "changes": {
+                    k: {"from": getattr(before, k), "to": v}
+                    for k, v in changes.items()
+                    if getattr(before, k) != v
+                },
+            },
+            at=now,
+        )
     return _authority(row)
 
 
@@ -318,8 +352,32 @@ async def change_policy(
                 created_by=actor.client_id,
             )
         )
+        await audit.record(
+            conn,
+            region=region,
+            authority=None,
+            actor=actor,
+            action="policy.versioned",
+            subject=f"{region}@{version}",
+            details={
+                "version": version,
+                "replaces": current.version,
+                "effective_from": effective.isoformat(),
+                "sections": sorted(_changed_sections(current, doc)),
+            },
+            at=now,
+        )
     out = _policy_out(PolicyVersion(region, version, effective, doc))
     return PolicyChange(out, in_force=effective <= now)
+
+
+def _changed_sections(current: PolicyOut, doc: PolicyDocument) -> set[str]:
+    """The policy's sections the new version changes (``priority``, ``pricing``, ``rules``)."""
+    return {
+        name
+        for name in ("priority", "pricing", "rules")
+        if msgspec.to_builtins(getattr(current, name)) != msgspec.to_builtins(getattr(doc, name))
+    }
 
 
 def _check_policy_body(region: str, data: PolicyIn) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from arq.worker import Retry
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop import metrics
 from coop.clock import Clock
 from coop.policy.charges import month_start, period_of
 from coop.settlement.runs import (
@@ -34,6 +35,7 @@ BUSY_RETRY = timedelta(seconds=2)
 
 async def settle_run_job(ctx: dict[str, Any], run_id: str) -> str:
     """The job of one run (keyed per region and month, ``keep_result=0``)."""
+    metrics.job_started("settle_run_job", ctx)
     outcome = await execute_run(ctx["engine"], run_id, clock=ctx["clock"])
     if outcome.status == "busy":
         raise Retry(defer=BUSY_RETRY)
@@ -55,6 +57,7 @@ async def sweep_runs_once(engine: AsyncEngine, clock: Clock) -> int:
 
 
 async def sweep_runs(ctx: dict[str, Any]) -> int:
+    metrics.job_started("sweep_runs", ctx)
     return await sweep_runs_once(ctx["engine"], ctx["clock"])
 
 
@@ -76,4 +79,5 @@ async def open_last_month(engine: AsyncEngine, clock: Clock, scheduler: Schedule
 
 
 async def monthly_settlement(ctx: dict[str, Any]) -> int:
+    metrics.job_started("monthly_settlement", ctx)
     return len(await open_last_month(ctx["engine"], ctx["clock"], Scheduler(ctx["redis"])))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -30,6 +31,7 @@ import msgspec
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from coop import audit, metrics
 from coop.auth.principal import Principal
 from coop.clock import Clock, local_date
 from coop.db.locks import advisory, try_advisory
@@ -202,6 +204,17 @@ async def request_run(
                     )
                 ).one()
             )
+        if principal is not None:  # an admin's request (the cron's and the CLI's are not)
+            await audit.record(
+                conn,
+                region=region,
+                authority=None,
+                actor=principal,
+                action="settlement_run.requested",
+                subject=row.id,
+                details={"period": period_of(period), "opened": created, "status": row.status},
+                at=now,
+            )
     if row.status != "completed":
         await scheduler.schedule([wakeup(row.id, region, period)])
     return run_out(row), created
@@ -218,10 +231,27 @@ class Outcome:
     status: str
     run_id: str
     lines: int = 0
+    attempted: bool = False
+    """Whether this attempt did the work (not a run found completed already, or missing)."""
 
 
 async def execute_run(engine: AsyncEngine, run_id: str, *, clock: Clock) -> Outcome:
-    """Carry out a run (the job, the sweep and ``coop settle`` call this). Idempotent."""
+    """Carry out a run (the job, the sweep and ``coop settle`` call this). Idempotent.
+
+    Each attempt's duration is observed (``coop_settlement_run_duration_seconds``) as
+    ``completed``, ``busy`` (another worker holds the region) or ``failed``."""
+    started = time.perf_counter()
+    try:
+        outcome = await _execute_run(engine, run_id, clock=clock)
+    except BaseException:
+        metrics.settlement_attempt("failed", time.perf_counter() - started)
+        raise
+    if outcome.status == "busy" or outcome.attempted:
+        metrics.settlement_attempt(outcome.status, time.perf_counter() - started)
+    return outcome
+
+
+async def _execute_run(engine: AsyncEngine, run_id: str, *, clock: Clock) -> Outcome:
     now = clock.now()
     async with transaction(engine) as conn:
         row = (
@@ -259,7 +289,7 @@ async def execute_run(engine: AsyncEngine, run_id: str, *, clock: Clock) -> Outc
         await asyncio.shield(fail_run(engine, run_id, exc, clock.now()))
         raise
     log.info("settled %s %s: %d lines", row.region, period_of(row.period), lines)
-    return Outcome("completed", run_id, lines)
+    return Outcome("completed", run_id, lines, attempted=True)
 
 
 async def _earlier_unfinished(conn: AsyncConnection, run: Any) -> bool:

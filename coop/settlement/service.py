@@ -23,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from coop import audit
 from coop.auth.principal import Principal
 from coop.clock import Clock, local_date
 from coop.db.schema import (
@@ -319,6 +320,21 @@ async def record_payment(
             )
         ).one()
         out = payment_out(row)
+        await audit.record(
+            conn,
+            region=principal.region,
+            authority=None,
+            actor=principal,
+            action="payment.recorded",
+            subject=payment_id,
+            details={
+                "from": data.from_,
+                "to": data.to,
+                "amount_pence": data.amount_pence,
+                "paid_on": data.paid_on.isoformat(),
+            },
+            at=now,
+        )
         await remember(conn, idem, 201, out)
     return out
 

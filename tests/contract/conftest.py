@@ -62,6 +62,20 @@ def live(settings: Settings) -> Iterator[Live]:
 
 @pytest.fixture(scope="session")
 def market(live: Live, settings: Settings) -> Market:
+    """The tenants the hand-written contract tests share (the link walk, the generated
+    client)."""
+    return make_market(live, settings)
+
+
+@pytest.fixture(scope="session")
+def fuzz_market(live: Live, settings: Settings) -> Market:
+    """The fuzzer's own tenants, in a region of their own. The fuzzer is destructive by
+    design: with the admin's token it lists the region's clients (``GET /clients``) and
+    may revoke any of them, so nothing else may depend on its clients staying valid."""
+    return make_market(live, settings)
+
+
+def make_market(live: Live, settings: Settings) -> Market:
     """Tenants made the way an operator and councils make them: only the first admin client
     comes from the library (as ``coop clients add`` does); the rest is the live API."""
     region = unique("contract")

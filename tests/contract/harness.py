@@ -32,6 +32,7 @@ OPERATIONS: dict[str, tuple[str, str]] = {
     "getHealth": ("get", "/health"),
     "getReadiness": ("get", "/ready"),
     "createClient": ("post", "/clients"),
+    "listClients": ("get", "/clients"),
     "revokeClient": ("delete", "/clients/{client_id}"),
     "listAuthorities": ("get", "/authorities"),
     "createAuthority": ("post", "/authorities"),

@@ -101,13 +101,14 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 
 
 @schema.parametrize()
-def test_each_operation_answers_as_documented(case: Case, market: Market) -> None:
-    case.call_and_validate(headers=authorization(case, market))
+def test_each_operation_answers_as_documented(case: Case, fuzz_market: Market) -> None:
+    case.call_and_validate(headers=authorization(case, fuzz_market))
 
 
 def test_linked_workflows_answer_as_documented(
-    fuzz_schema: schemathesis.BaseSchema, market: Market
+    fuzz_schema: schemathesis.BaseSchema, fuzz_market: Market
 ) -> None:
+    market = fuzz_market
     machine = fuzz_schema.as_state_machine()
     links = sum(len(t.outgoing) for t in machine._transitions.operations.values())
     assert links >= 40, f"only {links} links reached the state machine: see coop.openapi_links"
