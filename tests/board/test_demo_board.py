@@ -36,7 +36,8 @@ def test_the_demo_board_shows_every_authority(demo_server: DemoServer) -> None:
         assert r.status_code == 303, r.text
         r = b.get("/board")
         assert r.status_code == 200, r.text
-    page = Page(r.text)
+        page = Page(r.text)
+        _the_page_is_the_apis(demo_server, b, page)
     assert len(SLUGS) == 11
     for slug in SLUGS:
         f = page.figures
@@ -52,7 +53,19 @@ def test_the_demo_board_shows_every_authority(demo_server: DemoServer) -> None:
         )
     assert int(page.figures["headline.unmet"]) > 0
     assert int(page.figures["demand.totals.requests"]) > 0
+
+
+def _the_page_is_the_apis(demo_server: DemoServer, b: httpx.Client, page: Page) -> None:
     base = demo_server.base_url
     token = demo_server.token("board")
+    # The demo serves on the real clock with its worker running, so a figure can move between
+    # the page and the API (a pending request decided meanwhile): read both again until the
+    # API gives the same answer before and after the page.
     expected = api_figures(base, token, local_date(datetime.now(UTC)))
+    for _attempt in range(3):
+        again = api_figures(base, token, local_date(datetime.now(UTC)))
+        if again == expected and {k: page.figures.get(k) for k in expected} == expected:
+            break
+        expected = again
+        page = Page(b.get("/board").text)
     assert {k: page.figures.get(k) for k in expected} == expected
