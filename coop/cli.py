@@ -15,6 +15,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args
 
+from coop.logs import uvicorn_options
 from coop.settings import Settings, load_settings
 
 log = logging.getLogger("coop.cli")
@@ -156,7 +157,7 @@ async def _serve(
 
     app = create_app(settings)
     server = uvicorn.Server(
-        uvicorn.Config(app, host=host, port=port, lifespan="on", **_uvicorn_options(settings))
+        uvicorn.Config(app, host=host, port=port, lifespan="on", **uvicorn_options(settings))
     )
     worker = task = None
     if with_worker:
@@ -183,13 +184,6 @@ async def _when_started(server: Any, then: Callable[[], None]) -> None:
             return
         await asyncio.sleep(0.05)
     then()
-
-
-def _uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's logging options, as ``coop.logs`` sets them."""
-    from coop.logs import uvicorn_options
-
-    return dict(uvicorn_options(settings))
 
 
 def _served_at(settings: Settings, host: str, port: int) -> Settings:
@@ -280,7 +274,7 @@ def _serve_processes(
                 port=port,
                 workers=workers,
                 lifespan="on",
-                **_uvicorn_options(s),
+                **uvicorn_options(s),
             )
         finally:
             if worker is not None:

@@ -7,21 +7,21 @@ is started in a temporary directory. Tests never share tenants: each takes a fre
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from coop.app import create_app
+from coop.bench import admin_sql as _admin_sql  # one statement outside a transaction
 from coop.clock import FrozenClock
 from coop.context import Coop
 from coop.settings import Settings
@@ -82,14 +82,56 @@ def _flush(url: str) -> None:
     client.close()
 
 
-def _admin_sql(url: Any, statement: str) -> None:
-    async def run() -> None:
-        engine = sa.ext.asyncio.create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-        await engine.dispose()
+@pytest.fixture
+def new_database(servers: dict[str, str]) -> Iterator[Callable[..., str]]:
+    """Make fresh databases on the session's server, migrated unless ``migrate=False``, for
+    tests whose own processes must not touch the session's data; dropped afterwards.
 
-    asyncio.run(run())
+    Blocking (Alembic runs its own event loop): from an async test, ``await
+    asyncio.to_thread(new_database)``.
+    """
+    from coop.db.migrate import upgrade
+
+    base = make_url(servers["database_url"])
+    server = base.render_as_string(hide_password=False)
+    made: list[str] = []
+
+    def make(*, migrate: bool = True) -> str:
+        name = f"coop_scratch_{uuid.uuid4().hex[:8]}"
+        _admin_sql(server, f'CREATE DATABASE "{name}"')
+        made.append(name)
+        url = base.set(database=name).render_as_string(hide_password=False)
+        if migrate:
+            upgrade(url)
+        return url
+
+    yield make
+    for name in made:
+        _admin_sql(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def other_redis(servers: dict[str, str]) -> Iterator[Callable[[int], str]]:
+    """Another Redis database than the session's (``offset`` further on), emptied before and
+    after: for worker processes that must not take the session's jobs."""
+
+    made: list[str] = []
+
+    def make(offset: int) -> str:
+        url = urlparse(servers["redis_url"])
+        if url.scheme == "unix":
+            db = (int(parse_qs(url.query).get("db", ["0"])[0]) + offset) % 16
+            other = f"unix://{url.path}?{urlencode({'db': db})}"
+        else:
+            db = (int(url.path.strip("/") or 0) + offset) % 16
+            other = urlunparse(url._replace(path=f"/{db}"))
+        _flush(other)
+        made.append(other)
+        return other
+
+    yield make
+    for url in made:
+        _flush(url)
 
 
 @pytest.fixture(scope="session")

@@ -20,9 +20,8 @@ import sys
 import sysconfig
 import time
 import tomllib
-import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -180,16 +179,6 @@ def test_wheel_holds_every_migration_and_template(wheel: Path) -> None:
 # -- the installed wheel migrates ----------------------------------------------------------------
 
 
-def _admin(url: str, statement: str) -> None:
-    async def run() -> None:
-        engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(statement))
-        await engine.dispose()
-
-    asyncio.run(run())
-
-
 def _version(url: str) -> list[str]:
     async def run() -> list[str]:
         engine = create_async_engine(url)
@@ -219,16 +208,9 @@ def _head() -> str:
 
 
 @pytest.fixture
-def empty_database(servers: dict[str, str]) -> Iterator[str]:
+def empty_database(new_database: Callable[..., str]) -> str:
     """A new, empty database on the session's server (machine or embedded); dropped after."""
-    base = sa.engine.make_url(servers["database_url"])
-    server = base.render_as_string(hide_password=False)
-    name = f"coop_wheel_{uuid.uuid4().hex[:8]}"
-    _admin(server, f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return new_database(migrate=False)
 
 
 def _run(args: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:

@@ -22,12 +22,10 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import httpx
 import psutil
@@ -38,7 +36,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from coop.auth.clients import create_client
 from coop.auth.schemas import ClientIn
 from coop.clock import local_date
-from coop.db.migrate import upgrade
 from coop.db.schema import booking_events
 from coop.members.schemas import AuthorityIn
 from coop.members.service import add_authority
@@ -69,45 +66,16 @@ def test_the_issuer_follows_the_address_served() -> None:
 # -- fixtures --------------------------------------------------------------------------------
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(statement))
-    await engine.dispose()
-
-
 @pytest.fixture
-async def database(servers: dict[str, str]) -> AsyncIterator[str]:
+def database(new_database: Callable[..., str]) -> str:
     """A fresh, migrated database on the session's server; dropped afterwards."""
-    base = sa.engine.make_url(servers["database_url"])
-    server = base.render_as_string(hide_password=False)
-    name = f"coop_processes_{uuid.uuid4().hex[:8]}"
-    await _admin(server, f'CREATE DATABASE "{name}"')
-    try:
-        url = base.set(database=name).render_as_string(hide_password=False)
-        await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
-        yield url
-    finally:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return new_database()
 
 
 @pytest.fixture
-def redis_url(servers: dict[str, str]) -> Any:
+def redis_url(other_redis: Callable[[int], str]) -> str:
     """Another Redis database than the session's (4 further on), emptied before and after."""
-    import redis
-
-    url = urlparse(servers["redis_url"])
-    if url.scheme == "unix":
-        db = (int(parse_qs(url.query).get("db", ["0"])[0]) + 4) % 16
-        other = f"unix://{url.path}?{urlencode({'db': db})}"
-    else:
-        db = (int(url.path.strip("/") or 0) + 4) % 16
-        other = urlunparse(url._replace(path=f"/{db}"))
-    client = redis.Redis.from_url(other)
-    client.flushdb()
-    yield other
-    client.flushdb()
-    client.close()
+    return other_redis(4)
 
 
 def _free_port() -> int:

@@ -16,18 +16,15 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlparse, urlunparse
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from coop.clock import Clock
-from coop.db.migrate import upgrade
 from coop.db.schema import (
     invoice_lines,
     invoices,
@@ -49,50 +46,10 @@ LARGE = 6000
 KILLS = 20
 
 
-async def _admin(url: str, statement: str) -> None:
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(sa.text(statement))
-    await engine.dispose()
-
-
 @pytest.fixture
-async def new_database(servers: dict[str, str]) -> AsyncIterator[Callable[[], Any]]:
-    """Make fresh, migrated databases on the session's server; dropped afterwards."""
-    base = sa.engine.make_url(servers["database_url"])
-    server = base.render_as_string(hide_password=False)
-    made: list[str] = []
-
-    async def make() -> str:
-        name = f"coop_workers_{uuid.uuid4().hex[:8]}"
-        await _admin(server, f'CREATE DATABASE "{name}"')
-        made.append(name)
-        url = base.set(database=name).render_as_string(hide_password=False)
-        await asyncio.to_thread(upgrade, url)  # Alembic runs its own event loop
-        return url
-
-    yield make
-    for name in made:
-        await _admin(server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-@pytest.fixture
-def worker_redis(servers: dict[str, str]) -> str:
+def worker_redis(other_redis: Callable[[int], str]) -> str:
     """Another Redis database than the session's: these workers must not take its jobs."""
-    import redis
-
-    url = urlparse(servers["redis_url"])
-    if url.scheme == "unix":
-        query = parse_qs(url.query)
-        db = (int(query.get("db", ["0"])[0]) + 8) % 16
-        other = f"unix://{url.path}?{urlencode({'db': db})}"
-    else:
-        db = (int(url.path.strip("/") or 0) + 8) % 16
-        other = urlunparse(url._replace(path=f"/{db}"))
-    client = redis.Redis.from_url(other)
-    client.flushdb()
-    client.close()
-    return other
+    return other_redis(8)
 
 
 async def _engine(url: str) -> AsyncEngine:
@@ -200,8 +157,8 @@ async def _undisturbed(
 
 
 async def test_four_workers_at_once_post_one_set_of_lines(new_database, engines) -> None:
-    reference, _ = await _undisturbed(await new_database(), engines)
-    engine, run_id = await _seeded(await new_database(), engines)
+    reference, _ = await _undisturbed(await asyncio.to_thread(new_database), engines)
+    engine, run_id = await _seeded(await asyncio.to_thread(new_database), engines)
     # four attempts at once, each on its own connections: one posts, the others step aside
     others = [await _engine(engine.url.render_as_string(hide_password=False)) for _ in range(3)]
     engines.extend(others)
@@ -299,8 +256,8 @@ async def _point(engine: AsyncEngine) -> int | None:
 async def test_a_worker_killed_mid_run_leaves_the_ledger_of_an_undisturbed_run(
     new_database, engines, worker_redis, tmp_path
 ) -> None:
-    reference, _ = await _undisturbed(await new_database(), engines, LARGE)
-    url = await new_database()
+    reference, _ = await _undisturbed(await asyncio.to_thread(new_database), engines, LARGE)
+    url = await asyncio.to_thread(new_database)
     engine, run_id = await _seeded(url, engines, LARGE)
     rnd = random.Random(int(os.environ.get("COOP_CRASH_SEED", "20261201")))
     hit: list[str] = []
@@ -360,7 +317,7 @@ async def test_the_cron_on_the_1st_opens_last_month_and_the_sweep_settles_it(
     from coop.clock import FrozenClock
     from coop.settlement.jobs import monthly_settlement, sweep_runs
 
-    url = await new_database()
+    url = await asyncio.to_thread(new_database)
     engine = await _engine(url)
     engines.append(engine)
     await seed(engine, REGION, bookings_n=200)
@@ -380,7 +337,7 @@ async def test_the_cron_on_the_1st_opens_last_month_and_the_sweep_settles_it(
 
 
 async def test_a_failed_run_says_why_and_is_retried(new_database, engines) -> None:
-    url = await new_database()
+    url = await asyncio.to_thread(new_database)
     engine, run_id = await _seeded(url, engines, 200)
     impatient = create_async_engine(
         url, connect_args={"server_settings": {"lock_timeout": "100ms"}}
@@ -405,7 +362,7 @@ async def test_a_failed_run_says_why_and_is_retried(new_database, engines) -> No
 async def test_coop_settle_settles_a_month_from_the_command_line(new_database, engines) -> None:
     import json
 
-    url = await new_database()
+    url = await asyncio.to_thread(new_database)
     engine = await _engine(url)
     engines.append(engine)
     await seed(engine, REGION, bookings_n=200)
@@ -433,7 +390,7 @@ async def test_coop_settle_settles_a_month_from_the_command_line(new_database, e
 async def test_a_run_cancelled_by_its_jobs_timeout_is_failed_not_left_running(
     new_database, engines
 ) -> None:
-    url = await new_database()
+    url = await asyncio.to_thread(new_database)
     engine, run_id = await _seeded(url, engines, 200)
     async with engine.connect() as blocker:
         await blocker.execute(sa.text("LOCK TABLE invoices IN ACCESS EXCLUSIVE MODE"))
@@ -467,7 +424,7 @@ async def test_a_run_whose_worker_keeps_dying_is_given_up_until_asked_again(
     from coop.settlement.jobs import sweep_runs_once
     from coop.settlement.runs import MAX_STARTS, unfinished_runs
 
-    url = await new_database()
+    url = await asyncio.to_thread(new_database)
     engine, run_id = await _seeded(url, engines, 200)
     async with engine.begin() as conn:  # as if MAX_STARTS workers had died carrying it out
         await conn.execute(
